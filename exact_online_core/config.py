@@ -1,0 +1,180 @@
+"""Connection settings, validated once, with an error that names the bad setting."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from exact_online_core.errors import ConfigError
+from exact_online_core.secrets import Secret
+
+REGIONS: Mapping[str, str] = {
+    "nl": "https://start.exactonline.nl",
+    "be": "https://start.exactonline.be",
+    "de": "https://start.exactonline.de",
+    "uk": "https://start.exactonline.co.uk",
+    "us": "https://start.exactonline.com",
+    "fr": "https://start.exactonline.fr",
+    "es": "https://start.exactonline.es",
+}
+
+DEFAULT_TOKEN_DIR = Path("~/.exact-online")
+
+Divisions = list[int] | Literal["all"] | None
+
+
+@dataclass(frozen=True)
+class ExactConfig:
+    """Everything the core needs to reach one Exact Online user's data.
+
+    ``divisions``: a list of division codes, ``"all"`` (every division the user can reach),
+    or ``None`` for the user's current division (``current/Me``).
+    """
+
+    base_url: str
+    client_id: str
+    client_secret: Secret
+    redirect_uri: str | None = None
+    refresh_token: Secret | None = None
+    token_store: Path = field(default_factory=lambda: DEFAULT_TOKEN_DIR / "tokens.json")
+    divisions: Divisions = None
+    timeout: float = 60.0
+    max_retries: int = 5
+    user_agent: str = "exact-online-connector/0.1 (+singer)"
+
+    @property
+    def api_root(self) -> str:
+        return f"{self.base_url}/api/v1"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/api/oauth2/token"
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.base_url}/api/oauth2/auth"
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> ExactConfig:
+        """Validate plain settings (tap/target/CLI config); unknown keys are ignored."""
+        client_id = _required_str(settings, "client_id")
+        return cls(
+            base_url=_base_url(settings),
+            client_id=client_id,
+            client_secret=Secret(_required_str(settings, "client_secret")),
+            redirect_uri=_optional_url(settings, "redirect_uri"),
+            refresh_token=_optional_secret(settings, "refresh_token"),
+            token_store=_token_store(settings, client_id),
+            divisions=_divisions(settings.get("divisions")),
+            timeout=_positive_number(settings, "timeout", 60.0),
+            max_retries=int(_positive_number(settings, "max_retries", 5, allow_zero=True)),
+            user_agent=str(settings.get("user_agent") or cls.user_agent),
+        )
+
+
+def _required_str(settings: Mapping[str, Any], name: str) -> str:
+    value = settings.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ConfigError(name, "is required")
+    if not isinstance(value, str):
+        raise ConfigError(name, f"must be a string, got {type(value).__name__}")
+    return value.strip()
+
+
+def _optional_secret(settings: Mapping[str, Any], name: str) -> Secret | None:
+    value = settings.get(name)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(name, f"must be a string, got {type(value).__name__}")
+    return Secret(value.strip())
+
+
+def _optional_url(settings: Mapping[str, Any], name: str) -> str | None:
+    value = settings.get(name)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https"):
+        raise ConfigError(name, f"must be an http(s) URL, got {value!r}")
+    return value
+
+
+def _base_url(settings: Mapping[str, Any]) -> str:
+    base_url = settings.get("base_url")
+    if base_url:
+        if not isinstance(base_url, str):
+            raise ConfigError("base_url", "must be a string URL")
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                "base_url", f"must look like https://start.exactonline.nl, got {base_url!r}"
+            )
+        if parts.path.rstrip("/"):
+            raise ConfigError("base_url", "must be the host only, without /api/v1")
+        return f"{parts.scheme}://{parts.netloc}"
+    region = settings.get("region")
+    if region is None:
+        raise ConfigError("region", f"set a region ({', '.join(REGIONS)}) or an explicit base_url")
+    key = str(region).strip().lower()
+    if key not in REGIONS:
+        raise ConfigError("region", f"must be one of {', '.join(REGIONS)}, got {region!r}")
+    return REGIONS[key]
+
+
+def _token_store(settings: Mapping[str, Any], client_id: str) -> Path:
+    value = settings.get("token_store")
+    if value in (None, ""):
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", client_id)
+        return (DEFAULT_TOKEN_DIR / f"tokens-{safe}.json").expanduser()
+    if not isinstance(value, str):
+        raise ConfigError("token_store", "must be a file path")
+    path = Path(value).expanduser()
+    if path.exists() and path.is_dir():
+        raise ConfigError("token_store", f"{path} is a directory; give a file path")
+    return path
+
+
+def _divisions(value: Any) -> Divisions:
+    if value in (None, "", []):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == "all":
+            return "all"
+        if text.lower() == "current":
+            return None
+        try:
+            return _divisions([int(part) for part in text.replace(",", " ").split()])
+        except ValueError:
+            raise ConfigError(
+                "divisions", f"must be a list of division codes or 'all', got {value!r}"
+            ) from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ConfigError("divisions", f"must be a list of division codes or 'all', got {value!r}")
+    codes: list[int] = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, int | str) or not str(item).isdigit():
+            raise ConfigError("divisions", f"{item!r} is not a division code (a positive integer)")
+        codes.append(int(item))
+    if len(set(codes)) != len(codes):
+        raise ConfigError("divisions", "lists a division twice")
+    return codes
+
+
+def _positive_number(
+    settings: Mapping[str, Any], name: str, default: float, *, allow_zero: bool = False
+) -> float:
+    value = settings.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(name, f"must be a number, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(name, f"must be positive, got {value!r}")
+    return float(value)

@@ -1,0 +1,415 @@
+"""Exact's behaviour over the store: querying and paging, writes and their rules, listeners."""
+
+from __future__ import annotations
+
+import json
+import logging
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from . import invoices, writes
+from . import seed as seeding
+from .clock import Clock
+from .entities import ENTITIES, EntityDef, Mode, Resolved, nav_entity, resolve
+from .errors import ExactApiError
+from .filters import compile_filter, compile_orderby
+from .rules import new_guid
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Query:
+    filter: str | None = None
+    select: tuple[str, ...] | None = None
+    orderby: str | None = None
+    top: int | None = None
+    skip: int = 0
+    skiptoken: str | None = None
+    expand: tuple[str, ...] = ()
+    inlinecount: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    next_params: dict[str, str] | None
+    total: int | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    entity: EntityDef
+    division: int
+    action: Literal["Create", "Update", "Delete"]
+    key: str | int
+
+
+def columns(entity: EntityDef) -> dict[str, str]:
+    """Fields that live in indexed columns of ``rows`` instead of the JSON."""
+    cols: dict[str, str] = {}
+    if "Timestamp" in entity.fields:
+        cols["Timestamp"] = "ts"
+    if entity.key == "Timestamp":
+        if "ID" in entity.fields:
+            cols["ID"] = "key"
+    else:
+        cols[entity.key] = "key"
+    if entity.parent_field:
+        cols[entity.parent_field] = "parent"
+    return cols
+
+
+def not_found() -> ExactApiError:
+    return ExactApiError(404, "Not found")
+
+
+class Backend:
+    """Exact Online's data behaviour for every division of the sandbox."""
+
+    def __init__(
+        self, store: Store, clock: Clock, *, seed: int | None = 42,
+        size: str | dict[str, int] = "small",
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.listeners: list[Callable[[Change], None]] = []
+        self._pending: list[Change] = []
+        self._divisions: dict[int, dict[str, Any]] = {}
+        if not self.store.scalar("SELECT count(*) FROM rows WHERE entity = 'Divisions'", ()):
+            self.reset(seed=seed, size=size)
+
+    def reset(self, *, seed: int | None = 42, size: str | dict[str, int] = "small") -> None:
+        """Wipe every entity row and counter and seed again (``seed=None``: no business data)."""
+        self.store.wipe()
+        self._divisions = {}
+        now = datetime.fromtimestamp(self.clock.now(), UTC)
+        month = datetime(now.year, now.month, 1, tzinfo=UTC)
+        seeding.seed_all(self.store, seed=seed, size=size,
+                         anchor_ms=int(month.timestamp() * 1000))
+
+    # --- identity ------------------------------------------------------------------------
+    def user(self) -> dict[str, Any]:
+        stored = self.store.get("Users", 0, seeding.USER_ID)
+        if stored is None:
+            raise not_found()
+        return self.load(ENTITIES["Users"], stored)
+
+    def me(self) -> dict[str, Any]:
+        user = self.user()
+        current = seeding.REACHABLE[0]
+        div = self.division_row(current)
+        local = datetime.fromtimestamp(self.clock.now(), zoneinfo.ZoneInfo("Europe/Amsterdam"))
+        offset = local.utcoffset()
+        return {
+            "CurrentDivision": current, "DivisionCustomer": div.get("Customer"),
+            "DivisionCustomerCode": div.get("CustomerCode"),
+            "DivisionCustomerName": div.get("CustomerName"),
+            "DivisionCustomerVatNumber": div.get("VATNumber"),
+            "DivisionCustomerSiretNumber": "", "DossierDivision": None,
+            "AccountingDivision": current, "IsEmployeeSelfServiceUser": False,
+            "IsMyFirmLiteUser": False, "IsStarterUser": False, "IsMyFirmPortalUser": False,
+            "IsClientUser": True, "FullName": user["FullName"],
+            "PictureUrl": None, "ThumbnailPicture": None, "ThumbnailPictureFormat": None,
+            "UserID": user["UserID"], "UserName": user["UserName"], "LanguageCode": "en-GB",
+            "Legislation": "1", "Email": user["Email"], "Title": user.get("Title"),
+            "Initials": user.get("Initials"), "FirstName": user["FirstName"],
+            "MiddleName": None, "LastName": user["LastName"], "Gender": user.get("Gender"),
+            "Nationality": None, "Language": "EN", "Phone": user.get("Phone"),
+            "PhoneExtension": None, "Mobile": None,
+            "ServerTime": local.strftime("%Y-%m-%dT%H:%M:%S"),
+            "ServerUtcOffset": int(offset.total_seconds()) if offset else 0,
+            "EmployeeID": "00000000-0000-0000-0000-000000000000",
+            "CustomerCode": div.get("CustomerCode"), "PackageCode": "EOLAPPCENTER",
+            "IsOEIMigrationMandatory": False,
+        }
+
+    def division_exists(self, division: int) -> bool:
+        return division in seeding.REACHABLE or division in seeding.UNREACHABLE
+
+    def reachable_divisions(self) -> list[int]:
+        return list(seeding.REACHABLE)
+
+    def division_row(self, division: int) -> dict[str, Any]:
+        if division not in self._divisions:
+            stored = self.store.get("Divisions", 0, division)
+            if stored is None:
+                return {"Code": division, "Currency": "EUR", "Country": "NL "}
+            self._divisions[division] = self.load(ENTITIES["Divisions"], stored)
+        return self._divisions[division]
+
+    # --- rows --------------------------------------------------------------------------
+    @staticmethod
+    def load(entity: EntityDef, stored: tuple[Any, int, str]) -> dict[str, Any]:
+        row: dict[str, Any] = dict.fromkeys(entity.fields)
+        row.update(json.loads(stored[2]))
+        if "Timestamp" in entity.fields:
+            row["Timestamp"] = stored[1]
+        return row
+
+    @staticmethod
+    def scope_division(entity: EntityDef, division: int) -> int:
+        return division if entity.division_scoped else 0
+
+    def find(self, entity: EntityDef, division: int, key: Any) -> dict[str, Any] | None:
+        div = self.scope_division(entity, division)
+        if entity.key == "Timestamp":
+            stored = self.store.get_by_ts(entity.store_name, div, int(key))
+        else:
+            stored = self.store.get(entity.store_name, div, key)
+        return self.load(entity, stored) if stored else None
+
+    def children(self, entity: EntityDef, division: int, parents: list[str]) -> list[
+            dict[str, Any]]:
+        return [self.load(entity, s) for s in self.store.children(entity.store_name, division,
+                                                                  parents)]
+
+    def save(self, entity: EntityDef, division: int, row: dict[str, Any]) -> int:
+        """Store a row with a fresh Timestamp of its division; returns that Timestamp."""
+        ts = self.store.next_timestamps(division)
+        if "Timestamp" in entity.fields:
+            row["Timestamp"] = ts
+        key = row["ID"] if entity.key == "Timestamp" else row[entity.key]
+        parent = row.get(entity.parent_field) if entity.parent_field else None
+        self.store.put(entity.store_name, division, key, ts, parent, row)
+        return ts
+
+    def now_ms(self) -> int:
+        return int(self.clock.now() * 1000)
+
+    def stamp(self, row: dict[str, Any], division: int, *, created: bool) -> None:
+        now, user = self.now_ms(), self.user()
+        if created:
+            row.update(Created=now, Creator=user["UserID"], CreatorFullName=user["FullName"])
+        row.update(Modified=now, Modifier=user["UserID"], ModifierFullName=user["FullName"])
+        if "Division" in row:
+            row["Division"] = division
+
+    def emit(self, entity: EntityDef, division: int, action: Literal["Create", "Update",
+             "Delete"], key: str | int) -> None:
+        self._pending.append(Change(entity, division, action, key))
+
+    def record_deleted(self, entity: EntityDef, division: int, key: str) -> None:
+        if entity.deleted_type is None:
+            return
+        user = self.user()
+        row = {"ID": new_guid(), "DeletedBy": user["UserID"], "DeletedDate": self.now_ms(),
+               "Division": division, "EntityKey": key, "EntityType": entity.deleted_type}
+        self.save(ENTITIES["Deleted"], division, row)
+
+    def _write(self, fn: Callable[[], Any]) -> Any:
+        with self.store.transaction():
+            self._pending = []
+            result = fn()
+            changes, self._pending = self._pending, []
+        for change in changes:
+            for listener in list(self.listeners):
+                try:
+                    listener(change)
+                except Exception:  # a listener never breaks the write that was committed
+                    log.exception("sandbox change listener failed")
+        return result
+
+    # --- reading -------------------------------------------------------------------------
+    def _target(self, r: Resolved, division: int) -> tuple[EntityDef | None, Mode, str | None]:
+        if r.navigation is None:
+            return r.entity, r.mode, None
+        if self.find(r.entity, division, r.key) is None:
+            raise not_found()
+        return nav_entity(r.entity, r.navigation), "plain", str(r.key)
+
+    def _check_query(self, entity: EntityDef, mode: Mode, q: Query) -> None:
+        if mode == "bulk" and not q.select and q.top != 1:
+            raise ExactApiError(400, "Please add a $select or a $top=1 statement to the query "
+                                     "string.")
+        fields = entity.visible_fields(mode)
+        navs = entity.navigations if mode == "plain" else {}
+        for name in q.select or ():
+            if name != "*" and name not in fields and name not in navs:
+                raise ExactApiError(400, f"No property '{name}' exists in type "
+                                         f"'{entity.type_name}'.")
+        for name in q.expand:
+            if name not in navs:
+                raise ExactApiError(400, f"No property '{name}' exists in type "
+                                         f"'{entity.type_name}'.")
+        if (q.top is not None and q.top < 0) or q.skip < 0:
+            raise ExactApiError(400, "$top and $skip must be non-negative integers.")
+
+    def _where(self, entity: EntityDef, mode: Mode, division: int, parent: str | None,
+               text: str | None) -> tuple[str, list[Any]]:
+        where = "entity = ? AND division = ?"
+        params: list[Any] = [entity.store_name, self.scope_division(entity, division)]
+        if parent is not None:
+            where += " AND parent = ?"
+            params.append(parent)
+        if text is not None:
+            allowed: frozenset[str] | None = None
+            if mode == "sync":
+                allowed = frozenset({"Timestamp", "EntityType"} if entity.name == "Deleted"
+                                    else {"Timestamp"})
+            sql, fparams = compile_filter(text, entity.visible_fields(mode),
+                                          type_name=entity.type_name,
+                                          columns=columns(entity), allowed=allowed)
+            where += f" AND {sql}"
+            params += fparams
+        return where, params
+
+    @staticmethod
+    def _keycol(entity: EntityDef, mode: Mode) -> str:
+        return "ts" if mode == "sync" or entity.key == "Timestamp" else "key"
+
+    @staticmethod
+    def _parse_token(entity: EntityDef, keycol: str, token: str) -> Any:
+        text = token.strip()
+        try:
+            if keycol == "ts" or entity.key_type == "int":
+                return int(text[:-1] if text.endswith("L") else text)
+            if text.startswith("guid'") and text.endswith("'"):
+                return text[5:-1].lower()
+        except ValueError:
+            pass
+        raise ExactApiError(400, f"The skip token value '{token}' is not valid.")
+
+    @staticmethod
+    def _token(entity: EntityDef, keycol: str, key: Any, ts: int) -> str:
+        if keycol == "ts":
+            return f"{ts}L"
+        if entity.key_type == "guid":
+            return f"guid'{key}'"
+        return f"{key}L" if entity.fields.get(entity.key) == "int64" else str(key)
+
+    def page(self, r: Resolved, division: int, q: Query, page_size: int) -> Page:
+        target, mode, parent = self._target(r, division)
+        if target is None:  # a deferred-only navigation (BankAccounts): nothing stored
+            return Page([], None, 0 if q.inlinecount else None)
+        self._check_query(target, mode, q)
+        where, params = self._where(target, mode, division, parent, q.filter)
+        total = self.store.scalar(f"SELECT count(*) FROM rows WHERE {where}", params) \
+            if q.inlinecount else None
+        limit = page_size if q.top is None else min(page_size, q.top)
+        if limit <= 0:
+            return Page([], None, total)
+        keycol = self._keycol(target, mode)
+        if q.orderby:
+            order, oparams = compile_orderby(q.orderby, target.visible_fields(mode),
+                                             type_name=target.type_name,
+                                             columns=columns(target))
+            stored = self.store.select(
+                f"SELECT key, ts, data FROM rows WHERE {where} ORDER BY {order}, {keycol} "
+                f"LIMIT ? OFFSET ?", [*params, *oparams, limit + 1, q.skip])
+        else:
+            offset = q.skip
+            if q.skiptoken:
+                where += f" AND {keycol} > ?"
+                params.append(self._parse_token(target, keycol, q.skiptoken))
+                offset = 0
+            stored = self.store.select(
+                f"SELECT key, ts, data FROM rows WHERE {where} ORDER BY {keycol} "
+                f"LIMIT ? OFFSET ?", [*params, limit + 1, offset])
+        more = len(stored) > limit and (q.top is None or limit < q.top)
+        stored = stored[:limit]
+        rows = [self.load(target, s) for s in stored]
+        if mode == "plain" and q.expand:
+            self._expand(target, division, rows, q.expand)
+        next_params: dict[str, str] | None = None
+        if more and stored:
+            if q.orderby:
+                next_params = {"$skip": str(q.skip + len(stored))}
+            else:
+                last = stored[-1]
+                next_params = {"$skiptoken": self._token(target, keycol, last[0], last[1])}
+        return Page(rows, next_params, total)
+
+    def _expand(self, entity: EntityDef, division: int, rows: list[dict[str, Any]],
+                expand: tuple[str, ...]) -> None:
+        for nav in expand:
+            child = nav_entity(entity, nav)
+            keys = [str(row[entity.key]) for row in rows]
+            grouped: dict[str, list[dict[str, Any]]] = {k: [] for k in keys}
+            if child is not None and child.parent_field:
+                for c in self.children(child, division, keys):
+                    grouped.setdefault(str(c[child.parent_field]), []).append(c)
+                for group in grouped.values():
+                    group.sort(key=lambda c: c.get("LineNumber") or 0)
+            for row, key in zip(rows, keys, strict=True):
+                row[nav] = grouped.get(key, [])
+
+    def count(self, r: Resolved, division: int, filter: str | None) -> int:
+        target, mode, parent = self._target(r, division)
+        if target is None:
+            return 0
+        where, params = self._where(target, mode, division, parent, filter)
+        return self.store.scalar(f"SELECT count(*) FROM rows WHERE {where}", params)
+
+    def get(self, r: Resolved, division: int, q: Query) -> dict[str, Any]:
+        if r.key is None:
+            raise not_found()
+        self._check_query(r.entity, r.mode, q)
+        if r.mode == "sync":  # sync rows are keyed by their Timestamp
+            stored = self.store.get_by_ts(r.entity.store_name,
+                                          self.scope_division(r.entity, division), int(r.key))
+            row = self.load(r.entity, stored) if stored else None
+        else:
+            row = self.find(r.entity, division, r.key)
+        if row is None:
+            raise not_found()
+        if r.mode == "plain" and q.expand:
+            self._expand(r.entity, division, [row], q.expand)
+        return row
+
+    def row_count(self, path: str, division: int) -> int:
+        r = resolve(path)
+        if r is None:
+            return 0
+        div = self.scope_division(r.entity, division)
+        return self.store.scalar("SELECT count(*) FROM rows WHERE entity = ? AND division = ?",
+                                 [r.entity.store_name, div])
+
+    # --- writing -------------------------------------------------------------------------
+    @staticmethod
+    def _check_method(entity: EntityDef, mode: Mode, method: str) -> None:
+        if mode != "plain" or method not in entity.methods:
+            raise ExactApiError(405, f"Method {method} is not allowed on this resource.")
+
+    def create(self, r: Resolved, division: int, body: dict[str, Any]) -> dict[str, Any]:
+        entity = r.entity
+        if r.navigation:
+            target = nav_entity(entity, r.navigation)
+            if target is None:
+                raise ExactApiError(405, "Method POST is not allowed on this resource.")
+            body = {**body, target.parent_field or entity.key: r.key}
+            entity = target
+        self._check_method(entity, r.mode, "POST")
+        handler = {
+            "SalesInvoices": invoices.create_invoice, "SalesInvoiceLines": invoices.create_line,
+            "PrintedSalesInvoices": invoices.process,
+        }.get(entity.name, writes.create)
+        result: dict[str, Any] = self._write(lambda: handler(self, entity, division, body))
+        return result
+
+    def update(self, r: Resolved, division: int, body: dict[str, Any]) -> None:
+        self._check_method(r.entity, r.mode, "PUT")
+        if r.key is None or r.navigation:
+            raise ExactApiError(405, "Method PUT is not allowed on this resource.")
+        handler = {"SalesInvoices": invoices.update_invoice,
+                   "SalesInvoiceLines": invoices.update_line}.get(r.entity.name, writes.update)
+        self._write(lambda: handler(self, r.entity, division, r.key, body))
+
+    def delete(self, r: Resolved, division: int) -> None:
+        self._check_method(r.entity, r.mode, "DELETE")
+        if r.key is None or r.navigation:
+            raise ExactApiError(405, "Method DELETE is not allowed on this resource.")
+        handler = {"SalesInvoices": invoices.delete_invoice,
+                   "SalesInvoiceLines": invoices.delete_line}.get(r.entity.name, writes.delete)
+        self._write(lambda: handler(self, r.entity, division, r.key))
+
+    def book_payment(self, division: int, invoice_id: str, amount: float | None) -> dict[
+            str, Any]:
+        """Pay (part of) a processed invoice: changes its receivable, never the invoice row."""
+        result: dict[str, Any] = self._write(
+            lambda: invoices.book_payment(self, division, invoice_id.lower(), amount))
+        return result

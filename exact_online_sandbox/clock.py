@@ -1,0 +1,57 @@
+"""The sandbox clock: real time, shifted and scaled so Exact's time rules are testable fast.
+
+Token lifetimes (600 s), the 570 s refresh rule, minute rate-limit windows, the 30-day
+refresh expiry and webhook retry back-off all read this clock, never ``time.time()``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+
+class Clock:
+    """Sandbox time = a fixed origin + scaled elapsed real time + manual advances."""
+
+    def __init__(self, scale: float = 1.0) -> None:
+        self._lock = threading.Lock()
+        self._origin_real = time.monotonic()
+        self._origin_epoch = time.time()
+        self._scale = scale
+        self._advanced = 0.0
+
+    def now(self) -> float:
+        """Current sandbox time in epoch seconds."""
+        with self._lock:
+            return self._now_unlocked()
+
+    def _now_unlocked(self) -> float:
+        elapsed = time.monotonic() - self._origin_real
+        return self._origin_epoch + elapsed * self._scale + self._advanced
+
+    @property
+    def scale(self) -> float:
+        return self._scale
+
+    def advance(self, seconds: float) -> float:
+        """Jump forward (never backward); returns the new time."""
+        if seconds < 0:
+            raise ValueError("the sandbox clock only moves forward")
+        with self._lock:
+            self._advanced += seconds
+            return self._now_unlocked()
+
+    def set_scale(self, scale: float) -> None:
+        """Make sandbox time run ``scale`` times faster from now on, without a jump."""
+        if scale <= 0:
+            raise ValueError("scale must be positive")
+        with self._lock:
+            current = self._now_unlocked()
+            self._origin_real = time.monotonic()
+            self._origin_epoch = current - self._advanced
+            self._scale = scale
+
+    def sleep(self, sandbox_seconds: float) -> None:
+        """Sleep for a span of sandbox time (real time divided by the scale)."""
+        if sandbox_seconds > 0:
+            time.sleep(sandbox_seconds / self._scale)

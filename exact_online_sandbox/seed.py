@@ -1,0 +1,405 @@
+"""Deterministic, realistic seed data (divisions, users, CRM, items, invoices, receivables)."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .entities import ENTITIES, EntityDef
+from .rules import (
+    COUNTRY_NAMES,
+    DAY_MS,
+    apply_payment,
+    blank,
+    describe_invoice,
+    full_name,
+    invoice_number,
+    invoice_totals,
+    pad_code,
+    price_line,
+    receivable_for,
+    receivables_list_row,
+    sync_row,
+)
+from .store import Store, dumps
+
+USER_ID = "5d4a3b2c-0000-4000-8000-000000000001"
+USER_EMAIL = "sandbox.user@example.com"
+REACHABLE: tuple[int, ...] = (100001, 100002)
+UNREACHABLE: tuple[int, ...] = (100003,)
+SMALL: dict[str, int] = {"accounts": 50, "contacts": 80, "items": 30, "invoices": 40,
+                         "projects": 5, "deleted": 3}
+DIVISIONS: dict[int, dict[str, Any]] = {
+    100001: {"Description": "Sandbox Nederland B.V.", "Country": "NL", "City": "Delft",
+             "Hid": "1", "IsMainDivision": True, "Current": True},
+    100002: {"Description": "Sandbox België BV", "Country": "BE", "City": "Gent",
+             "Hid": "2", "IsMainDivision": False, "Current": False},
+}
+CREATED_MS = 1_672_531_200_000  # 2023-01-01: the sandbox company's creation
+FULL_NAME = "Sandbox User"
+
+SPECIAL_NAMES: tuple[str | None, ...] = (
+    "Müller Maschinenbau GmbH", "Ørsted Energi A/S", "東京商事株式会社",
+    "O'Brien & \"Sons\" Ltd", "Café Zoë", "Société Générale d'Électricité",
+    "  Leading Spaces BV", "Bäckerei Groß & Söhne", "Šťastný Obchod s.r.o.", "Kowalski Sp. z o.o.",
+)
+ADJECTIVES = ("Blue", "Dutch", "Green", "Royal", "North Sea", "Golden", "Swift", "Polder",
+              "Delta", "Prime", "Urban", "Tulip")
+NOUNS = ("Logistics", "Bakery", "Consulting", "Bikes", "Software", "Dairy", "Textiles",
+         "Solar", "Marine", "Foods", "Design", "Builders")
+SUFFIXES = {"NL": ("B.V.", "V.O.F.", "N.V.", "Holding B.V."), "BE": ("BV", "NV", "CommV", "SRL")}
+CITIES = {"NL": (("Amsterdam", "1012 AB"), ("Rotterdam", "3011 AA"), ("Utrecht", "3511 AX"),
+                 ("Delft", "2611 HL"), ("Groningen", "9711 LM")),
+          "BE": (("Antwerpen", "2000"), ("Gent", "9000"), ("Brussel", "1000"),
+                 ("Leuven", "3000"), ("Liège", "4000"))}
+FIRST = ("Jan", "Anna", "Pieter", "Sophie", "Lars", "Zoë", "José", "Émile", "Fatima", "Sven",
+         "Noor", "Daan", None)
+LAST = ("de Vries", "Jansen", "O'Neil", "Peeters", "Müller", "Bakker", "Dubois", "Janssens",
+        "Visser", "Smit", "van den Berg", "Ørsted")
+ITEMS = (("Consultancy hour", "hr", 95.0), ("Bicycle bell", "pc", 7.5), ("Cheese wheel", "kg",
+         18.25), ("Solar panel", "pc", 249.0), ("Support plan", "pc", 120.0),
+         ("Tulip bulbs (box)", "box", 12.95), ("Design sprint", "hr", 110.0),
+         ("Stroopwafels", "box", 4.99))
+COLOURS = ("red", "blue", "green", "orange", None, "")
+
+
+def _guid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+class _Rows:
+    """Rows of one division, written at the end in key order with Timestamps in that order
+    (sequential B-tree inserts: 100k rows load in about a second)."""
+
+    def __init__(self, store: Store, division: int) -> None:
+        self.store, self.division = store, division
+        self.rows: list[tuple[str, str, Any, str | None, dict[str, Any] | str]] = []
+
+    def add(self, entity: EntityDef, row: dict[str, Any]) -> None:
+        key = row["ID" if entity.key == "Timestamp" else entity.key]
+        parent = row.get(entity.parent_field) if entity.parent_field else None
+        self.rows.append((entity.store_name, str(key), key, parent, row))
+
+    def add_json(self, entity: EntityDef, key: str, text: str) -> None:
+        self.rows.append((entity.store_name, key, key, None, text))
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        self.rows.sort(key=lambda t: (t[0], t[1]))
+        first = self.store.next_timestamps(self.division, len(self.rows)) \
+            if self.division else 1
+        self.store.put_many(
+            (name, self.division, key, first + n, parent,
+             row if isinstance(row, str) else dumps(row))
+            for n, (name, _, key, parent, row) in enumerate(self.rows))
+        self.rows = []
+
+
+_ESCAPED: dict[str, str] = {}
+
+
+def _q(value: str | None) -> str:
+    """A JSON string literal (memoised: seed strings come from small pools)."""
+    if value is None:
+        return "null"
+    text = _ESCAPED.get(value)
+    if text is None:
+        text = json.dumps(value, ensure_ascii=False)
+        if len(_ESCAPED) < 10_000:
+            _ESCAPED[value] = text
+    return text
+
+
+def _account_json(a: dict[str, Any]) -> str:
+    """One account row as compact JSON, built directly (json.dumps is the seed's bottleneck)."""
+    # these optional values are generated ASCII without quotes or backslashes
+    opt = "".join(
+        f',"{k}":"{a[k]}"' for k in ("Email", "Phone", "Website", "VATNumber", "MainContact")
+        if a.get(k) is not None)
+    return (
+        f'{{"ID":"{a["ID"]}","Code":"{a["Code"]}","Name":{_q(a["Name"])},'
+        f'"AddressLine1":"{a["AddressLine1"]}","City":{_q(a["City"])},'
+        f'"Postcode":"{a["Postcode"]}","Country":"{a["Country"]}",'
+        f'"CountryName":{_q(a["CountryName"])},"ChamberOfCommerce":"{a["ChamberOfCommerce"]}",'
+        f'"Status":"{a["Status"]}","IsSales":true,'
+        f'"IsPurchase":{"true" if a["IsPurchase"] else "false"},'
+        f'"IsSupplier":{"true" if a["IsSupplier"] else "false"},'
+        f'"Blocked":{"true" if a["Blocked"] else "false"},"Type":"A","SalesCurrency":"EUR",'
+        f'"Language":"{a["Language"]}","StartDate":{a["StartDate"]},"SecurityLevel":10,'
+        f'"CustomerSince":{a["CustomerSince"]},"Created":{a["Created"]},'
+        f'"Modified":{a["Modified"]},"Creator":"{USER_ID}","CreatorFullName":"{FULL_NAME}",'
+        f'"Modifier":"{USER_ID}","ModifierFullName":"{FULL_NAME}",'
+        f'"Division":{a["Division"]}{opt}}}'
+    )
+
+
+def seed_all(store: Store, *, seed: int | None = 42, size: str | dict[str, int] = "small",
+             anchor_ms: int | None = None) -> None:
+    """Seed divisions and users, and (unless ``seed`` is None) business data per division.
+
+    ``anchor_ms`` is "today" for the data's dates (defaults to a fixed date, so the same seed
+    always gives the same rows)."""
+    counts = dict(SMALL)
+    if isinstance(size, dict):
+        counts.update(size)
+    elif size != "small":
+        raise ValueError(f"unknown seed size {size!r}: use 'small' or a dict of counts")
+    anchor = anchor_ms if anchor_ms is not None else 1_780_272_000_000  # 2026-06-01
+    _seed_global(store)
+    if seed is None:
+        return
+    for division in REACHABLE:
+        rng = random.Random(f"{seed}:{division}")
+        _seed_division(store, rng, division, counts, anchor)
+
+
+def _audit(row: dict[str, Any], division: int, created: int, modified: int) -> dict[str, Any]:
+    row.update(Created=created, Modified=modified, Creator=USER_ID, CreatorFullName=FULL_NAME,
+               Modifier=USER_ID, ModifierFullName=FULL_NAME, Division=division)
+    return row
+
+
+def _seed_global(store: Store) -> None:
+    rows = _Rows(store, 0)
+    divisions = ENTITIES["Divisions"]
+    for code, info in DIVISIONS.items():
+        row = blank(divisions)
+        row.update(info)
+        row.update(Code=code, Country=str(info["Country"]).ljust(3), Currency="EUR",
+                   Legislation="1" if info["Country"] == "NL" else "2", Status=1,
+                   BlockingStatus=0, IsDossierDivision=False, IsPracticeDivision=False,
+                   IsHRDivision=False, Customer=str(uuid.uuid5(uuid.NAMESPACE_URL, "customer")),
+                   CustomerCode=pad_code(4711), CustomerName="Sandbox Holding",
+                   Email=USER_EMAIL, StartDate=CREATED_MS, TemplateCode="NL_Base")
+        rows.add(divisions, _audit(row, code, CREATED_MS, CREATED_MS))
+    users = ENTITIES["Users"]
+    people = ((USER_ID, "Sandbox", "User", USER_EMAIL),
+              ("5d4a3b2c-0000-4000-8000-000000000002", "Eva", "de Boer", "eva@example.com"),
+              ("5d4a3b2c-0000-4000-8000-000000000003", "Luc", "Peeters", "luc@example.com"),
+              ("5d4a3b2c-0000-4000-8000-000000000004", "Ånne", "O'Hara", None))
+    for user_id, first, last, email in people:
+        row = blank(users)
+        row.update(UserID=user_id, FirstName=first, LastName=last, FullName=f"{first} {last}",
+                   Email=email, UserName=email or f"{first.lower()}@example.com",
+                   Language="EN", Gender="O", IsAnonymised=0, StartDate=CREATED_MS,
+                   UserTypesList="A", Customer=str(uuid.uuid5(uuid.NAMESPACE_URL, "customer")),
+                   CustomerName="Sandbox Holding", Created=CREATED_MS, Modified=CREATED_MS,
+                   Creator=USER_ID, CreatorFullName=FULL_NAME, Modifier=USER_ID,
+                   ModifierFullName=FULL_NAME)
+        rows.add(users, row)
+    rows.flush()
+
+
+def _seed_division(store: Store, rng: random.Random, division: int, counts: dict[str, int],
+                   anchor: int) -> None:
+    country = str(DIVISIONS[division]["Country"])
+    rows = _Rows(store, division)
+    span = max(anchor - CREATED_MS, DAY_MS)
+    randint, choice, rnd = rng.randint, rng.choice, rng.random
+
+    def when() -> tuple[int, int]:
+        created = CREATED_MS + int(rnd() * span)
+        return created, min(anchor, created + int(rnd() * 90 * DAY_MS))
+
+    # accounts
+    acc_def = ENTITIES["Accounts"]
+    accounts: list[dict[str, Any]] = []
+    suffixes, cities = SUFFIXES[country], CITIES[country]
+    n_acc = counts.get("accounts", 0)
+    prefix = 31 if country == "NL" else 32
+    others = ("NL", "BE", "DE", "FR", "DK")
+    statuses = ("C", "C", "C", "P", "S", "A")
+    n_cities, n_adj, n_noun, n_suf = len(cities), len(ADJECTIVES), len(NOUNS), len(suffixes)
+    for n in range(1, n_acc + 1):
+        # cheap draws (one random() each): this loop seeds 100k accounts in seconds
+        r1, r2, r3, r4, r5 = rnd(), rnd(), rnd(), rnd(), rnd()
+        name = SPECIAL_NAMES[n - 1] if n <= len(SPECIAL_NAMES) else (
+            f"{ADJECTIVES[int(r1 * n_adj)]} {NOUNS[int(r2 * n_noun)]} "
+            f"{suffixes[int(r3 * n_suf)]}")
+        acc_country = country if r4 < 0.85 else others[int(r4 * 97) % 5]
+        city, postcode = cities[int(r5 * n_cities)]
+        created = CREATED_MS + int(r1 * span)
+        row: dict[str, Any] = {
+            "ID": _guid(rng), "Code": pad_code(n), "Name": name,
+            "AddressLine1": f"Kerkstraat {1 + int(r2 * 250)}", "City": city,
+            "Postcode": postcode, "Country": acc_country.ljust(3),
+            "CountryName": COUNTRY_NAMES.get(acc_country),
+            "Email": f"info{n}@example{n % 97}.test" if r3 < 0.8 else ("" if r3 < 0.9 else None),
+            "Phone": f"+{prefix} {10 + int(r4 * 89)} {1000000 + int(r5 * 8999999)}"
+            if r5 < 0.9 else None,
+            "Website": f"https://www.example{n}.test" if r2 < 0.5 else None,
+            "VATNumber": f"{country}{100000000 + int(r1 * 899999999)}B01" if r4 < 0.7 else None,
+            "ChamberOfCommerce": str(10000000 + int(r5 * 89999999)) if r3 < 0.6 else "",
+            "Status": statuses[int(r2 * 6)], "IsSales": True, "IsPurchase": r3 < 0.3,
+            "IsSupplier": r4 < 0.15, "Blocked": r5 < 0.02, "Type": "A", "SalesCurrency": "EUR",
+            "Language": country, "StartDate": created // DAY_MS * DAY_MS, "SecurityLevel": 10,
+            "CustomerSince": created // DAY_MS * DAY_MS,
+            "Created": created, "Modified": min(anchor, created + int(r2 * 90 * DAY_MS)),
+            "Creator": USER_ID, "CreatorFullName": FULL_NAME, "Modifier": USER_ID,
+            "ModifierFullName": FULL_NAME, "Division": division,
+        }
+        accounts.append(row)
+    # contacts (first contact of an account becomes its main contact)
+    con_def = ENTITIES["Contacts"]
+    contacts: list[dict[str, Any]] = []
+    for n in range(counts.get("contacts", 0) if accounts else 0):
+        account = accounts[n] if n < len(accounts) // 2 else choice(accounts)
+        first, last = choice(FIRST), choice(LAST)
+        created, modified = when()
+        row = {
+            "ID": _guid(rng), "Account": account["ID"], "AccountName": account["Name"],
+            "AccountIsCustomer": account["Status"] == "C",
+            "AccountIsSupplier": account["IsSupplier"], "FirstName": first, "LastName": last,
+            "FullName": full_name(first, None, last), "Country": account["Country"],
+            "Email": f"contact{n}@example.test" if rnd() < 0.8 else None,
+            "Phone": f"06{randint(10000000, 99999999)}" if rnd() < 0.6 else None,
+            "Gender": choice(("M", "V", "O")), "HID": 1000 + n, "Person": _guid(rng),
+            "IsMailingExcluded": False, "IsAnonymised": 0, "Language": country.ljust(10),
+            "JobTitleDescription": choice(("Owner", "CFO", "Buyer", None)),
+        }
+        if account.get("MainContact") is None:
+            account["MainContact"] = row["ID"]
+            account["_main_name"] = row["FullName"]
+            row["IsMainContact"] = True
+        else:
+            row["IsMainContact"] = False
+        row["AccountMainContact"] = account["MainContact"]
+        contacts.append(_audit(row, division, created, modified))
+    main_names = {}
+    for row in accounts:
+        if "_main_name" in row:
+            main_names[row["ID"]] = row.pop("_main_name")
+        rows.add_json(acc_def, row["ID"], _account_json(row))
+    for row in contacts:
+        rows.add(con_def, row)
+    # items
+    item_def = ENTITIES["Items"]
+    gl_revenue = str(uuid.uuid5(uuid.NAMESPACE_URL, f"gl-revenue:{division}"))
+    items: list[dict[str, Any]] = []
+    for n in range(1, counts.get("items", 0) + 1):
+        desc, unit, price = ITEMS[(n - 1) % len(ITEMS)]
+        created, modified = when()
+        row = blank(item_def)
+        values: dict[str, Any] = {
+            "ID": _guid(rng), "Code": f"ITEM-{n:04d}",
+            "Description": desc if n <= len(ITEMS) else f"{desc} #{n}",
+            "ExtraDescription": choice(("Delivered within 3 days", None, "", "Prijs per stuk")),
+            "StandardSalesPrice": round(price * (0.8 + rnd() * 0.4), 2),
+            "CostPriceStandard": round(price * 0.6, 2), "CostPriceCurrency": "EUR",
+            "Unit": unit.ljust(8), "UnitDescription": {"hr": "Hour", "pc": "Piece", "kg":
+                                                       "Kilogram", "box": "Box"}[unit],
+            "UnitType": "O", "IsSalesItem": n % 10 != 0, "IsPurchaseItem": rnd() < 0.4,
+            "IsStockItem": unit != "hr", "IsFractionAllowedItem": unit in ("hr", "kg"),
+            "GLRevenue": gl_revenue, "SecurityLevel": 10, "StartDate": created // DAY_MS * DAY_MS,
+            "FreeTextField_01": choice(COLOURS),
+            "FreeTextField_02": f"EAN{randint(10**11, 10**12)}",
+            "FreeNumberField_01": round(rnd() * 100, 2) if rnd() < 0.7 else None,
+            "FreeDateField_01": created if rnd() < 0.5 else None,
+        }
+        row.update(values)
+        for k in range(1, 6):
+            row[f"FreeBoolField_{k:02d}"] = rnd() < 0.3
+        items.append(_audit(row, division, created, modified))
+        rows.add(item_def, row)
+    # projects
+    proj_def = ENTITIES["Projects"]
+    for n in range(1, counts.get("projects", 0) + 1):
+        created, modified = when()
+        owner: dict[str, Any] = choice(accounts) if accounts else {}
+        row = blank(proj_def)
+        row.update(ID=_guid(rng), Code=f"P{n:04d}", Description=f"Project {choice(NOUNS)} {n}",
+                   Account=owner.get("ID"), AccountCode=owner.get("Code"),
+                   AccountName=owner.get("Name"), Type=choice((2, 3)), Manager=USER_ID,
+                   ManagerFullname=FULL_NAME, StartDate=created // DAY_MS * DAY_MS,
+                   BudgetedAmount=float(randint(10, 200) * 100))
+        row["TypeDescription"] = {2: "Fixed price", 3: "Time and Material"}[row["Type"]]
+        rows.add(proj_def, _audit(row, division, created, modified))
+    _seed_invoices(rows, rng, division, counts.get("invoices", 0), accounts, items, anchor,
+                   main_names)
+    deleted = ENTITIES["Deleted"]
+    for _ in range(counts.get("deleted", 0)):
+        rows.add(deleted, {"ID": _guid(rng), "DeletedBy": USER_ID, "DeletedDate": anchor - DAY_MS,
+                           "Division": division, "EntityKey": _guid(rng), "EntityType": 2})
+    rows.flush()
+    store.set_counter(division, "account-code", n_acc)
+    store.set_counter(division, "contact-hid", 1000 + len(contacts))
+
+
+def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
+                   accounts: list[dict[str, Any]], items: list[dict[str, Any]],
+                   anchor: int, main_names: dict[str, str]) -> None:
+    sales_items = [i for i in items if i["IsSalesItem"]] or items
+    customers = [a for a in accounts if a["Status"] == "C"] or accounts
+    if not count or not sales_items or not customers:
+        return
+    inv_def, line_def = ENTITIES["SalesInvoices"], ENTITIES["SalesInvoiceLines"]
+    sync_def, rec_def, rl_def = (ENTITIES["SyncSalesInvoices"], ENTITIES["Receivables"],
+                                 ENTITIES["ReceivablesList"])
+    numbers: dict[tuple[int, str], int] = {}
+    hid = 0
+    add: Callable[..., None] = rows.add
+    for n in range(1, count + 1):
+        account = rng.choice(customers)
+        invoice_date = (anchor - rng.randint(0, 400) * DAY_MS) // DAY_MS * DAY_MS
+        created = invoice_date + rng.randint(0, 8 * 3600) * 1000
+        status = rng.choice((10, 20, 20, 50, 50, 50, 50))
+        header = blank(inv_def)
+        header.update(
+            InvoiceID=_guid(rng), OrderedBy=account["ID"], InvoiceTo=account["ID"],
+            DeliverTo=account["ID"], OrderedByName=account["Name"],
+            InvoiceToName=account["Name"], DeliverToName=account["Name"],
+            InvoiceToContactPerson=account.get("MainContact"),
+            InvoiceToContactPersonFullName=main_names.get(account["ID"]), Status=status,
+            Type=8021 if rng.random() < 0.12 else 8020, Journal="70", Currency="EUR",
+            InvoiceDate=invoice_date, OrderDate=invoice_date,
+            DueDate=invoice_date + rng.choice((14, 30, 30, 60)) * DAY_MS,
+            PaymentCondition="30", PaymentConditionDescription="30 days",
+            Description=rng.choice((f"Invoice {n}", "Monthly services", "Order via webshop",
+                                    "", None, "Levering \"spoed\" & O'Reilly")),
+            Remarks=rng.choice((None, "Thank you for your business!", "Betaling binnen 30 dagen")),
+            YourRef=rng.choice((None, f"PO-{rng.randint(1000, 9999)}")), OrderNumber=n,
+            Salesperson=USER_ID, SalespersonFullName=FULL_NAME, Discount=0.0, DiscountType=1,
+        )
+        lines = []
+        for k in range(1, rng.randint(1, 5) + 1):
+            item = rng.choice(sales_items)
+            line = blank(line_def)
+            line.update(ID=_guid(rng), InvoiceID=header["InvoiceID"], LineNumber=k,
+                        Item=item["ID"], Quantity=float(rng.randint(1, 12)),
+                        GLAccount=item["GLRevenue"], GLAccountDescription="Revenue",
+                        VATPercentage=rng.choice((0.21, 0.21, 0.09, 0.0)))
+            price_line(line, item, header["Type"])
+            lines.append(_audit(line, division, created, created))
+        invoice_totals(header, lines)
+        if status == 50:
+            year = datetime.fromtimestamp(invoice_date / 1000, UTC).year
+            numbers[(year, "70")] = numbers.get((year, "70"), 0) + 1
+            header["InvoiceNumber"] = invoice_number(year, "70", numbers[(year, "70")])
+        describe_invoice(header)
+        _audit(header, division, created, created + rng.randint(0, 5) * DAY_MS)
+        add(inv_def, header)
+        for line in lines:
+            add(line_def, line)
+            add(sync_def, sync_row(header, line, 0))
+        if status == 50:
+            rec = receivable_for(header, account, created, USER_ID, FULL_NAME, _guid(rng))
+            roll = rng.random()
+            paid_at = min(anchor, invoice_date + rng.randint(5, 40) * DAY_MS)
+            if not rec["IsFullyPaid"] and roll < 0.4:
+                apply_payment(rec, None, paid_at)
+            elif not rec["IsFullyPaid"] and roll < 0.6:
+                apply_payment(rec, round(abs(rec["AmountDC"]) / 2, 2), paid_at)
+            add(rec_def, rec)
+            if not rec["IsFullyPaid"]:
+                hid += 1
+                add(rl_def, receivables_list_row(rec, hid))
+    store = rows.store
+    store.set_counter(division, "order-number", count)
+    store.set_counter(division, "receivables-hid", hid)
+    for (year, journal), value in numbers.items():
+        store.set_counter(division, f"invoice-number:{year}:{journal}", value)

@@ -1,0 +1,181 @@
+"""Writes of the table-driven entities (accounts, contacts, items, projects) and their rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from .entities import ENTITIES, EntityDef
+from .errors import ExactApiError
+from .rules import (
+    COUNTRY_NAMES,
+    blank,
+    coerce_body,
+    full_name,
+    invalid,
+    mandatory,
+    new_guid,
+    pad_code,
+    pad_country,
+)
+from .store import CODE_ENTITIES
+
+if TYPE_CHECKING:
+    from .backend import Backend
+
+
+def not_found() -> ExactApiError:
+    return ExactApiError(404, "Not found")
+
+
+def create(b: Backend, entity: EntityDef, division: int, body: Any) -> dict[str, Any]:
+    values, _ = coerce_body(entity, body)
+    row = blank(entity)
+    row.update({k: v for k, v in values.items() if v is not None or k not in entity.defaults})
+    key = row.get(entity.key)
+    if key is None:
+        row[entity.key] = new_guid()
+    elif b.find(entity, division, key) is not None:
+        raise ExactApiError(400, f"Duplicate key: {entity.key} already exists.")
+    _check_required(entity, row)
+    b.stamp(row, division, created=True)
+    _derive(b, entity, division, row, None)
+    b.save(entity, division, row)
+    b.emit(entity, division, "Create", row[entity.key])
+    return row
+
+def update(b: Backend, entity: EntityDef, division: int, key: Any, body: Any) -> None:
+    row = b.find(entity, division, key)
+    if row is None:
+        raise not_found()
+    values, _ = coerce_body(entity, body)
+    values.pop(entity.key, None)
+    before = dict(row)
+    row.update(values)
+    _check_required(entity, row)
+    b.stamp(row, division, created=False)
+    _derive(b, entity, division, row, before)
+    b.save(entity, division, row)
+    b.emit(entity, division, "Update", key)
+
+def delete(b: Backend, entity: EntityDef, division: int, key: Any) -> None:
+    row = b.find(entity, division, key)
+    if row is None:
+        raise not_found()
+    if entity.name == "Accounts":
+        _guard_account_delete(b, division, str(key))
+    if entity.name == "Items" and _used(b, ENTITIES["SalesInvoiceLines"], division,
+                                             "Item", str(key)):
+        raise ExactApiError(400, "Cannot delete: Item - Used in: Sales invoice lines")
+    b.store.delete(entity.store_name, division, key)
+    b.record_deleted(entity, division, str(key))
+    b.emit(entity, division, "Delete", key)
+
+def _used(b: Backend, entity: EntityDef, division: int, field: str, value: str) -> bool:
+    if entity.parent_field == field:
+        sql = "SELECT 1 FROM rows WHERE entity = ? AND division = ? AND parent = ? LIMIT 1"
+        return bool(b.store.scalar(sql, [entity.store_name, division, value]))
+    sql = ("SELECT 1 FROM rows WHERE entity = ? AND division = ? "
+           "AND json_extract(data, ?) = ? LIMIT 1")
+    return bool(b.store.scalar(sql, [entity.store_name, division, f"$.{field}", value]))
+
+def _guard_account_delete(b: Backend, division: int, key: str) -> None:
+    invoices_def = ENTITIES["SalesInvoices"]
+    for field in ("OrderedBy", "InvoiceTo"):
+        if _used(b, invoices_def, division, field, key):
+            raise ExactApiError(400, "Cannot delete: Account - Used in: Sales invoices")
+    contacts = ENTITIES["Contacts"]
+    for contact in b.children(contacts, division, [key]):
+        b.store.delete(contacts.store_name, division, contact["ID"])
+        b.record_deleted(contacts, division, contact["ID"])
+        b.emit(contacts, division, "Delete", contact["ID"])
+
+def _check_required(entity: EntityDef, row: Mapping[str, Any]) -> None:
+    for name in entity.required:
+        value = row.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise mandatory(name)
+    if entity.name == "Contacts" and not (row.get("LastName") or row.get("FirstName")):
+        raise mandatory("LastName")
+
+def _require_ref(b: Backend, name: str, entity_name: str, division: int, key: Any) -> dict[
+        str, Any]:
+    ref = b.find(ENTITIES[entity_name], division, key) if key else None
+    if ref is None:
+        raise invalid(name, f"{entity_name[:-1]} {key} does not exist")
+    return ref
+
+def _unique(b: Backend, entity: EntityDef, division: int, field: str, value: Any, key: Any,
+            label: str) -> None:
+    """Codes are unique per division (uses the store's partial ``rows_code_*`` indexes)."""
+    assert field == "Code" and entity.store_name in CODE_ENTITIES
+    sql = (f"SELECT count(*) FROM rows WHERE entity = '{entity.store_name}' AND division = ? "
+           f"AND json_extract(data, '$.Code') = ? AND key != ?")
+    if b.store.scalar(sql, [division, value, key]):
+        raise ExactApiError(400, f"{label} already exists: {str(value).strip()}")
+
+
+def _derive(b: Backend, entity: EntityDef, division: int, row: dict[str, Any],
+            before: dict[str, Any] | None) -> None:
+    """Entity rules on top of the generic write (padding, lookups, defaults)."""
+    div = b.division_row(division)
+    key = row[entity.key]
+    if entity.name == "Accounts":
+        if row.get("Code") is None:
+            row["Code"] = pad_code(b.store.next_values(division, "account-code",
+                                                          start=100000))
+        else:
+            row["Code"] = pad_code(row["Code"])
+        if before is None or before.get("Code") != row["Code"]:
+            _unique(b, entity, division, "Code", row["Code"], key, "Code")
+        row["Country"] = pad_country(row.get("Country"))
+        row["CountryName"] = COUNTRY_NAMES.get((row["Country"] or "").strip())
+        if before is None:
+            for name, value in (("Status", "C"), ("IsSales", True), ("IsPurchase", True),
+                                ("IsSupplier", False), ("Blocked", False),
+                                ("SalesCurrency", div.get("Currency")), ("Type", "A"),
+                                ("StartDate", b.now_ms() // 86_400_000 * 86_400_000)):
+                if row.get(name) is None:
+                    row[name] = value
+    elif entity.name == "Contacts":
+        account = _require_ref(b, "Account", "Accounts", division, row.get("Account"))
+        row.update(AccountName=account.get("Name"),
+                   AccountIsCustomer=account.get("Status") == "C",
+                   AccountIsSupplier=bool(account.get("IsSupplier")),
+                   AccountMainContact=account.get("MainContact"),
+                   Country=account.get("Country"),
+                   FullName=full_name(row.get("FirstName"), row.get("MiddleName"),
+                                      row.get("LastName")))
+        if before is None:
+            row["HID"] = b.store.next_values(division, "contact-hid", start=1000)
+            row["Person"] = new_guid()
+    elif entity.name == "Items":
+        if before is None or before.get("Code") != row["Code"]:
+            _unique(b, entity, division, "Code", row["Code"], key, "Code")
+        if before is None:
+            for name, value in (("Unit", "pc"), ("IsSalesItem", True),
+                                ("IsPurchaseItem", False), ("IsStockItem", False),
+                                ("StandardSalesPrice", 0.0),
+                                ("CostPriceCurrency", div.get("Currency"))):
+                if row.get(name) is None:
+                    row[name] = value
+            for n in range(1, 6):
+                if row.get(f"FreeBoolField_{n:02d}") is None:
+                    row[f"FreeBoolField_{n:02d}"] = False
+        if row.get("Unit"):
+            row["Unit"] = row["Unit"].strip().ljust(8)
+            row["UnitDescription"] = _UNITS.get(row["Unit"].strip(), row["Unit"].strip())
+    elif entity.name == "Projects":
+        if before is None or before.get("Code") != row["Code"]:
+            _unique(b, entity, division, "Code", row["Code"], key, "Code")
+        if row.get("Account"):
+            account = _require_ref(b, "Account", "Accounts", division, row["Account"])
+            row.update(AccountCode=account.get("Code"), AccountName=account.get("Name"))
+        row["TypeDescription"] = _PROJECT_TYPES.get(row.get("Type") or 0)
+    elif entity.name == "WebhookSubscriptions":
+        row["UserID"] = row.get("Creator")
+
+
+_UNITS = {"pc": "Piece", "hr": "Hour", "kg": "Kilogram", "m": "Meter", "box": "Box"}
+_PROJECT_TYPES = {1: "Campaign", 2: "Fixed price", 3: "Time and Material", 4: "Non billable",
+                  5: "Prepaid"}

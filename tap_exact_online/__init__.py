@@ -1,0 +1,1 @@
+"""Singer tap for Exact Online, a thin layer over exact_online_core."""

@@ -1,0 +1,1 @@
+"""Singer target for Exact Online, a thin layer over exact_online_core."""
