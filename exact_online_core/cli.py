@@ -60,6 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("urllib3").setLevel(logging.INFO)  # its DEBUG lines carry full URLs
     if args.command == "sandbox":
         from exact_online_sandbox.__main__ import main as sandbox_main
 

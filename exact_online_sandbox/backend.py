@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,7 +11,7 @@ from typing import Any, Literal
 
 from . import invoices, writes
 from . import seed as seeding
-from .clock import Clock
+from .clock import EXACT_TZ, Clock
 from .entities import ENTITIES, EntityDef, Mode, Resolved, nav_entity, resolve
 from .errors import ExactApiError
 from .filters import compile_filter, compile_orderby
@@ -103,7 +102,7 @@ class Backend:
         user = self.user()
         current = seeding.REACHABLE[0]
         div = self.division_row(current)
-        local = datetime.fromtimestamp(self.clock.now(), zoneinfo.ZoneInfo("Europe/Amsterdam"))
+        local = datetime.fromtimestamp(self.clock.now(), EXACT_TZ)
         offset = local.utcoffset()
         return {
             "CurrentDivision": current, "DivisionCustomer": div.get("Customer"),
@@ -179,7 +178,8 @@ class Backend:
         return ts
 
     def now_ms(self) -> int:
-        return int(self.clock.now() * 1000)
+        """Now in Exact's datetime scale (Dutch wall-clock time as if UTC): see Clock."""
+        return self.clock.exact_now_ms()
 
     def stamp(self, row: dict[str, Any], division: int, *, created: bool) -> None:
         now, user = self.now_ms(), self.user()

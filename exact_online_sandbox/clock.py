@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
+import zoneinfo
+from datetime import datetime
+
+EXACT_TZ = zoneinfo.ZoneInfo("Europe/Amsterdam")
+"""Exact Online keeps Dutch local time (CET/CEST) in every datetime field."""
 
 
 class Clock:
@@ -28,6 +33,18 @@ class Clock:
     def _now_unlocked(self) -> float:
         elapsed = time.monotonic() - self._origin_real
         return self._origin_epoch + elapsed * self._scale + self._advanced
+
+    def exact_now_ms(self) -> int:
+        """Now as Exact writes it: Dutch wall-clock time encoded as if it were UTC.
+
+        Real Exact's ``/Date(ms)/`` values (Created, Modified, DeletedDate, ...) are CET/CEST
+        local times (a row created at 14:21 UTC in summer reads 16:21), and its
+        ``datetime'…'`` filter literals are read the same way, so the sandbox stores and
+        compares every datetime on that local scale.
+        """
+        now = self.now()
+        offset = datetime.fromtimestamp(now, EXACT_TZ).utcoffset()
+        return int((now + (offset.total_seconds() if offset else 0.0)) * 1000)
 
     @property
     def scale(self) -> float:

@@ -115,7 +115,7 @@ class Webhooks:
         user = self._user()
         row: dict[str, Any] = {
             "ID": str(uuid.uuid4()), "CallbackURL": url, "ClientID": client_id,
-            "Created": int(self._clock.now() * 1000), "Creator": user.get("UserID"),
+            "Created": self._clock.exact_now_ms(), "Creator": user.get("UserID"),
             "CreatorFullName": user.get("FullName"), "Description": body.get("Description"),
             "Division": division, "IsInstant": bool(body.get("IsInstant", False)),
             "Topic": canonical, "UserID": user.get("UserID"),
@@ -185,13 +185,14 @@ class Webhooks:
         for item_id, url, body, attempt in due:
             if self._stop.is_set():
                 return
+            attempted_at = self._clock.now()  # back-off counts from the attempt itself
             status, error = self._post(url, bytes(body))
             self._log("notification", url, status, int(attempt), bytes(body).decode(), error)
             with self._store.transaction() as conn:
                 if status in (200, 201) or int(attempt) > MAX_RETRIES:
                     conn.execute("DELETE FROM sb_webhook_queue WHERE id = ?", (item_id,))
                 else:
-                    retry_at = self._clock.now() + 60 * 2 ** int(attempt)
+                    retry_at = attempted_at + 60 * 2 ** int(attempt)
                     conn.execute("UPDATE sb_webhook_queue SET attempt = attempt + 1, due_at = ? "
                                  "WHERE id = ?", (retry_at, item_id))
 

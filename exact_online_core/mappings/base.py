@@ -290,8 +290,8 @@ def _write(model: Model, f: FieldMap, value: Any, strict: bool) -> Any:
         return None
     if f.nested:
         child = get_model(f.nested)
-        if not isinstance(value, list):
-            raise ValidationError(f"{model.name}.{f.unified} must be a list")
+        if not isinstance(value, list) or not all(isinstance(i, Mapping) for i in value):
+            raise ValidationError(f"{model.name}.{f.unified} must be a list of objects")
         exempt = (f.nested_parent,) if f.nested_parent else ()
         return [
             to_exact(

@@ -121,7 +121,7 @@ def test_failed_delivery_is_retried_after_two_minutes_of_sandbox_time(
     _subscribe(sandbox, token, receiver.url)
     receiver.statuses.append(500)
     sandbox.call(token, "crm/Accounts", "POST", json={"Name": "Retry me"})
-    _wait(receiver.notifications)
+    _wait(lambda: any(d["status"] == 500 for d in sandbox.deliveries()))
     time.sleep(0.3)
     assert len(receiver.notifications()) == 1
     sandbox.advance_clock(120)
