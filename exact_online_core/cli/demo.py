@@ -1,90 +1,47 @@
-"""The ``exact-online`` command: a thin human layer over the core (and the sandbox)."""
+"""`exact-online demo`: start the sandbox if needed, log in, make a few calls."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import socket
 import stat
-import sys
-from collections.abc import Sequence
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
 from exact_online_core.auth import broker_from_config
+from exact_online_core.cli._common import add_command, load_settings
 from exact_online_core.config import ExactConfig
-from exact_online_core.errors import ConfigError, ExactError
+from exact_online_core.errors import ConfigError
 from exact_online_core.http import ExactClient
 from exact_online_core.login import finish_login, start_login
 
-log = logging.getLogger("exact_online_core.cli")
+DESCRIPTION = """\
+Starts the sandbox on the config's loopback base_url when nothing listens there, runs the
+OAuth login flow (the sandbox approves by itself), then calls current/Me, system/Divisions
+and sync/CRM/Accounts through the core."""
+
+EPILOG = """\
+example:
+  exact-online demo --config sample_config.json
+"""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="exact-online",
-        description="Exact Online from the command line: the local sandbox and a demo of the "
-        "connector core (login, check, records, proxy and webhooks are coming).",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log each API call")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    sandbox = commands.add_parser(
-        "sandbox",
-        help="run the Exact Online sandbox (an emulator on loopback)",
-        description="Run the Exact Online sandbox. Everything after `sandbox` goes to "
-        "`python -m exact_online_sandbox`, e.g. `exact-online sandbox serve --port 8765`.",
-    )
-    sandbox.add_argument("args", nargs=argparse.REMAINDER, help="serve [--port P] [--seed N] ...")
-
-    demo = commands.add_parser(
-        "demo",
+def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
+    demo = add_command(
+        commands, "demo",
         help="log in to the sandbox (or any Exact Online) and make a few API calls",
-        description="Starts the sandbox on the config's loopback base_url when nothing listens "
-        "there, runs the OAuth login flow (the sandbox approves by itself), then calls "
-        "current/Me, system/Divisions and sync/CRM/Accounts through the core.",
+        description=DESCRIPTION, epilog=EPILOG, parents=parents,
     )
-    demo.add_argument("--config", required=True, type=Path, help="JSON config file")
-    return parser
+    demo.set_defaults(func=run)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("urllib3").setLevel(logging.INFO)  # its DEBUG lines carry full URLs
-    if args.command == "sandbox":
-        from exact_online_sandbox.__main__ import main as sandbox_main
-
-        return sandbox_main(args.args or ["serve"])
-    try:
-        if args.command == "demo":
-            return run_demo(load_config(args.config))
-    except ExactError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 2
-
-
-def load_config(path: Path) -> ExactConfig:
-    """Read a JSON config file; a missing or broken file is a config error naming it."""
-    try:
-        settings = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError("--config", f"{path} does not exist") from None
-    except ValueError as exc:
-        raise ConfigError("--config", f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(settings, dict):
-        raise ConfigError("--config", f"{path} must hold a JSON object")
-    return ExactConfig.from_mapping(settings)
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "config", None) is None:
+        raise ConfigError("--config", "the demo needs a JSON config file (--config FILE)")
+    return run_demo(ExactConfig.from_mapping(load_settings(args.config)))
 
 
 def run_demo(config: ExactConfig) -> int:
@@ -171,6 +128,3 @@ def _listening(host: str, port: int) -> bool:
         probe.settimeout(0.5)
         return probe.connect_ex((host, port)) == 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,452 @@
+"""The model API every layer uses: unified records in and out, Exact only behind it."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from exact_online_core import odata
+from exact_online_core.auth import broker_from_config
+from exact_online_core.config import ExactConfig
+from exact_online_core.errors import (
+    AuthError,
+    ExactError,
+    LoginRequiredError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from exact_online_core.http import ExactClient
+from exact_online_core.invoices_reader import (
+    INVOICES,
+    InvoiceLoader,
+    read_invoices,
+    read_lines,
+)
+from exact_online_core.lookups import find_filter, raw_literal
+from exact_online_core.mappings import (
+    ACCOUNTING_INVOICE,
+    ACCOUNTING_INVOICE_LINE_ITEM,
+    GENERIC_WORKSPACE,
+    CustomStream,
+    FieldMap,
+    FieldMapping,
+    custom_stream_schema,
+    exact_select,
+    field_maps,
+    get_model,
+    json_schema,
+    parse_custom_streams,
+    parse_field_mappings,
+)
+from exact_online_core.readers import (
+    DeletionPage,
+    ModifiedWindow,
+    ReadContext,
+    RecordPage,
+    combine,
+    custom_deleted_type,
+    custom_record,
+    instant_since,
+    plain_select,
+    read_custom,
+    read_deletions,
+    read_full,
+    read_modified,
+    read_sync,
+    trim,
+    updated_at,
+)
+from exact_online_core.writers import Writer, entity_path
+
+__all__ = ["DeletionPage", "ExactOnline", "PermissionCheck", "RecordPage"]
+
+STREAMS = (
+    "generic_contact",
+    "generic_company",
+    "generic_user",
+    "generic_workspace",
+    "accounting_invoice",
+    "accounting_invoice_item",
+    "accounting_invoice_line_item",
+)
+BULK_PATHS = {
+    "generic_contact": "bulk/CRM/Contacts",
+    "generic_company": "bulk/CRM/Accounts",
+    "accounting_invoice_item": "bulk/Logistics/Items",
+}
+"""Where a sync model is read when the user gives a $filter (sync endpoints refuse it)."""
+PROBE_KEY = "00000000-0000-0000-0000-000000000000"
+
+
+@dataclass(frozen=True)
+class PermissionCheck:
+    model: str
+    division: int
+    allowed: bool
+    scope: str
+    message: str
+
+
+class ExactOnline:
+    """List/search/retrieve/create/update/delete of unified models in Exact divisions."""
+
+    def __init__(
+        self,
+        config: ExactConfig,
+        *,
+        client: ExactClient | None = None,
+        field_mappings: Mapping[str, Any] | None = None,
+        custom_streams: Sequence[Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._mappings = parse_field_mappings(field_mappings)
+        self._custom = {s.name: s for s in parse_custom_streams(custom_streams)}
+        self._clock = clock
+        self._owns_client = client is None
+        self.client = client or ExactClient(
+            config, broker_from_config(config, clock=clock), clock=clock
+        )
+        self._extra = {name: field_maps(self._mappings, name) for name in STREAMS}
+        self._divisions: dict[int, dict[str, Any]] = {}
+        self._processed: set[tuple[int, str]] = set()
+        self._writer = Writer(self.client, self._extra_of, self._processed)
+
+    def close(self) -> None:
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> ExactOnline:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- divisions -------------------------------------------------------------------------
+
+    def divisions(self) -> list[int]:
+        """The configured list; ``"all"``: every active reachable division; None: current."""
+        wanted = self.config.divisions
+        if isinstance(wanted, list):
+            return list(wanted)
+        if wanted == "all":
+            rows = self._division_rows(self.client.current_division())
+            return sorted(code for code, row in rows.items() if row.get("Status") == 1)
+        return [self.client.current_division()]
+
+    def division_info(self, division: int) -> dict[str, Any]:
+        """The ``system/Divisions`` row of a division (asked once, then cached)."""
+        if division not in self._divisions:
+            self._division_rows(division)
+        if division not in self._divisions:
+            raise NotFoundError(
+                f"division {division} is not in system/Divisions",
+                method="GET", endpoint="system/Divisions", division=division,
+            )
+        return self._divisions[division]
+
+    def _division_rows(self, division: int) -> dict[int, dict[str, Any]]:
+        rows = {
+            int(row["Code"]): odata.strip_metadata(row)
+            for row in self.client.iter_rows("system/Divisions", division=division)
+        }
+        self._divisions.update(rows)
+        return rows
+
+    # -- models and schemas ----------------------------------------------------------------
+
+    def models(self) -> list[str]:
+        return list(STREAMS)
+
+    def schema(self, stream: str) -> dict[str, Any]:
+        custom = self.custom_stream(stream)
+        if custom is not None:
+            return custom_stream_schema(custom)
+        model = get_model(stream)
+        return json_schema(model, self._extra_of(model.name))
+
+    @property
+    def custom_streams(self) -> tuple[CustomStream, ...]:
+        """The validated ``custom_streams`` setting (addition to the contract: the tap)."""
+        return tuple(self._custom.values())
+
+    @property
+    def field_mappings(self) -> dict[str, tuple[FieldMapping, ...]]:
+        """The validated ``field_mappings`` setting, per stream name."""
+        return dict(self._mappings)
+
+    def custom_stream(self, name: str) -> CustomStream | None:
+        return self._custom.get(name)
+
+    def _extra_of(self, name: str) -> tuple[FieldMap, ...]:
+        return self._extra.get(name, ())
+
+    def _ctx(self, division: int) -> ReadContext:
+        def context() -> dict[str, Any]:
+            currency = self.division_info(division).get("Currency")
+            return {"currency": currency.strip() if isinstance(currency, str) else currency}
+
+        now = datetime.fromtimestamp(self._clock(), UTC)
+        return ReadContext(self.client, division, self._extra, now, context)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read_pages(
+        self,
+        stream: str,
+        division: int,
+        *,
+        since: int | str | None = None,
+        state: Mapping[str, Any] | None = None,
+        properties: Collection[str] | None = None,
+        filter: str | None = None,
+        start_date: datetime | None = None,
+    ) -> Iterator[RecordPage]:
+        """Pages of unified records in bookmark order, one Exact page in memory at a time."""
+        ctx = self._ctx(division)
+        custom = self.custom_stream(stream)
+        if custom is not None:
+            return read_custom(ctx, custom, since, state, filter, start_date)
+        model = get_model(stream)
+        if model is ACCOUNTING_INVOICE:
+            return read_invoices(ctx, since, state, properties, filter, start_date)
+        if model is ACCOUNTING_INVOICE_LINE_ITEM:
+            return read_lines(ctx, since, properties, filter)
+        if model is GENERIC_WORKSPACE:
+            return self._read_workspace(ctx, properties, filter)
+        extra = self._extra_of(model.name)
+        if model.read_kind == "sync" and not filter:
+            select = exact_select(model, properties, extra, sync=True)
+            return read_sync(ctx, model, since, select, properties)
+        path = BULK_PATHS.get(model.name, model.read_path)
+        window = ModifiedWindow(instant_since(since, start_date), state)
+        params = odata.build_params(
+            select=plain_select(model, properties, extra),
+            filter=combine(filter, window.filter()),
+        )
+        return read_modified(
+            ctx, path, params, window,
+            lambda rows: [trim(ctx.unify(model, r), properties, ("updated_at",)) for r in rows],
+            key_of=lambda r: str(r["id"]),
+            modified_of=updated_at,
+        )
+
+    def _read_workspace(
+        self, ctx: ReadContext, properties: Collection[str] | None, user_filter: str | None
+    ) -> Iterator[RecordPage]:
+        model = GENERIC_WORKSPACE
+        own = odata.eq("Code", odata.integer(ctx.division))
+        params = odata.build_params(
+            select=exact_select(model, properties, sync=False), filter=combine(user_filter, own)
+        )
+
+        def convert(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            for row in rows:
+                self._divisions[int(row["Code"])] = odata.strip_metadata(row)
+            return [trim(ctx.unify(model, r), properties) for r in rows]
+
+        return read_full(ctx, model.read_path, params, convert)
+
+    def deletions(
+        self, division: int, *, since: int | None, streams: Collection[str]
+    ) -> Iterator[DeletionPage]:
+        """``sync/Deleted`` since a Timestamp: (stream, record) for the asked streams' types.
+
+        Invoice deletions (EntityType 13, key InvoiceID) go to ``accounting_invoice`` only:
+        Exact logs no deletion per line (lines of a live invoice just disappear from it).
+        """
+        by_type: dict[int, list[tuple[str, str | None]]] = {}
+        for name in streams:
+            custom = self.custom_stream(name)
+            if custom is not None:
+                code = custom_deleted_type(custom)
+                raw = custom.primary_keys[0] if len(custom.primary_keys) == 1 else None
+                if code is not None:
+                    by_type.setdefault(code, []).append((custom.name, raw))
+                continue
+            model = get_model(name)
+            if model.deleted_type is not None and model is not ACCOUNTING_INVOICE_LINE_ITEM:
+                by_type.setdefault(model.deleted_type, []).append((model.name, None))
+        return read_deletions(self.client, division, since, by_type)
+
+    def list(
+        self,
+        stream: str,
+        division: int,
+        *,
+        filter: str | None = None,
+        since: int | str | None = None,
+        properties: Collection[str] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Records of read_pages, flattened; stops after ``limit``."""
+        if limit is not None and limit <= 0:
+            return
+        count = 0
+        pages = self.read_pages(stream, division, since=since, properties=properties,
+                                filter=filter)
+        for page in pages:
+            for record in page.records:
+                yield record
+                count += 1
+                if limit is not None and count >= limit:
+                    return
+
+    def retrieve(self, stream: str, division: int, id: str) -> dict[str, Any]:
+        """One record by id from the plain endpoint (NotFoundError when it does not exist)."""
+        ctx = self._ctx(division)
+        custom = self.custom_stream(stream)
+        if custom is not None:
+            path = entity_path(self._plain_path(custom), None, id)
+            row = odata.parse_single(self.client.get(path, division=division))
+            return custom_record(row, division)
+        model = get_model(stream)
+        if model is ACCOUNTING_INVOICE:
+            entity_path(INVOICES, model, id)  # refuses a malformed id before any call
+            loader = InvoiceLoader(ctx)
+            record = loader.one(id)
+            self._processed.update((division, key) for key in loader.processed)
+            return record
+        path = entity_path(model.entity, model, id)
+        params = {"$select": ",".join(plain_select(model, None, self._extra_of(model.name)))}
+        row = odata.parse_single(self.client.get(path, division=division, params=params))
+        return ctx.unify(model, row)
+
+    def find(
+        self, stream: str, division: int, property: str, value: Any
+    ) -> builtins.list[dict[str, Any]]:
+        """Records whose unified ``property`` equals ``value`` (an eq filter on Exact)."""
+        ctx = self._ctx(division)
+        custom = self.custom_stream(stream)
+        if custom is not None:
+            flt = odata.eq(property, raw_literal(value))
+            rows = self.client.iter_rows(self._plain_path(custom), division=division,
+                                         params=odata.build_params(filter=flt))
+            return [custom_record(r, division) for r in rows]
+        model = get_model(stream)
+        flt = find_filter(model, self._extra_of(model.name), property, value)
+        if model is ACCOUNTING_INVOICE:
+            loader = InvoiceLoader(ctx)
+            records = [r for p in ctx.pages(INVOICES, loader.params(flt)) for r in
+                       loader.records(p.rows)]
+            self._processed.update((division, key) for key in loader.processed)
+            return records
+        select = plain_select(model, None, self._extra_of(model.name))
+        params = odata.build_params(select=select, filter=flt)
+        return [ctx.unify(model, r) for r in self.client.iter_rows(
+            model.entity, division=division, params=params)]
+
+    @staticmethod
+    def _plain_path(stream: CustomStream) -> str:
+        if stream.write_endpoint:
+            return stream.write_endpoint
+        if stream.endpoint.split("/", 1)[0].lower() in ("sync", "bulk"):
+            raise ValidationError(
+                f"custom stream '{stream.name}' reads a sync/bulk endpoint and has no "
+                "write_endpoint: records cannot be looked up one by one"
+            )
+        return stream.endpoint
+
+    def probe(self, stream: str, division: int, *, write: bool = False) -> PermissionCheck:
+        """One cheap call showing whether the app may read (or write) a stream; never raises
+        for 401/403. A write probe PUTs ``{}`` to a key that does not exist: Exact checks the
+        scope first, so 403 means no manage scope and 404 means the write would be let in."""
+        custom = self.custom_stream(stream)
+        if custom is not None:
+            name, scope, entity, model = custom.name, "", custom.write_endpoint, None
+            read_path, key = custom.endpoint, custom.primary_keys[0]
+        else:
+            model = get_model(stream)
+            name, scope, entity = model.name, model.scope, model.entity
+            read_path, key = model.read_path, model.key
+            if write and "update" not in model.operations:
+                why = model.write_refusal or "Exact Online has no write API for it."
+                return PermissionCheck(name, division, False, scope, why)
+        if write and not entity:
+            return PermissionCheck(name, division, False, scope, "No write_endpoint is set.")
+        try:
+            if write and entity:
+                fake = "0" if model is not None and model.key_read != "guid" else PROBE_KEY
+                with contextlib.suppress(NotFoundError, ValidationError):
+                    self.client.put(entity_path(entity, model, fake), {}, division=division)
+            else:
+                self.client.get(read_path, division=division, params={"$top": "1",
+                                                                       "$select": key})
+        except LoginRequiredError:
+            raise  # no tokens at all: a login problem, not a scope problem
+        except (PermissionDeniedError, AuthError) as exc:
+            return self.refusal(stream, division, exc, write=write)
+        return PermissionCheck(name, division, True, scope, "")
+
+    def refusal(
+        self, stream: str, division: int, error: ExactError, *, write: bool = False
+    ) -> PermissionCheck:
+        """Exact refused ``stream`` in ``division``: say where, why, and which scope to grant."""
+        custom = self.custom_stream(stream)
+        scope = "" if custom is not None else get_model(stream).scope
+        access = "manage" if write else "read"
+        grant = (
+            f"Grant the app the '{scope}' scope ({access}) in the Exact App Center, then "
+            "run `exact-online login` again."
+            if scope
+            else "Grant the app the scope of this endpoint in the Exact App Center."
+        )
+        said = (error.exact_message or error.message).rstrip(".")
+        message = f"stream {stream} in division {division}: {said}. {grant}"
+        return PermissionCheck(stream, division, False, scope, message)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def create(
+        self, stream: str, division: int, record: Mapping[str, Any], *, strict: bool = False
+    ) -> dict[str, Any]:
+        """POST a unified record; the stored record. ``strict``: unknown/read-only properties
+        raise instead of being dropped (the CLI; the target sends tap records as they are)."""
+        custom = self.custom_stream(stream)
+        if custom is not None:
+            path = self._writer.custom(custom, "create")
+            body = {k: v for k, v in record.items() if k != "division"}
+            row = self.client.post(path, body, division=division)
+            return custom_record(row or {}, division)
+        model = get_model(stream)
+        key, row = self._writer.create(model, division, record, strict)
+        if model is ACCOUNTING_INVOICE or row is None:
+            return self.retrieve(model.name, division, key)
+        return self._ctx(division).unify(model, row)
+
+    def update(
+        self, stream: str, division: int, id: str, record: Mapping[str, Any], *,
+        strict: bool = False,
+    ) -> dict[str, Any]:
+        """PUT only the properties present (an invoice's ``line_items``: the full new set of
+        lines), then read the stored record back."""
+        custom = self.custom_stream(stream)
+        if custom is not None:
+            path = entity_path(self._writer.custom(custom, "update"), None, id)
+            body = {k: v for k, v in record.items() if k not in ("division", *custom.primary_keys)}
+            self.client.put(path, body, division=division)
+            return self.retrieve(stream, division, id)
+        model = get_model(stream)
+        self._writer.update(model, division, id, record, strict)
+        return self.retrieve(model.name, division, id)
+
+    def delete(self, stream: str, division: int, id: str) -> None:
+        custom = self.custom_stream(stream)
+        if custom is not None:
+            path = entity_path(self._writer.custom(custom, "delete"), None, id)
+            self.client.delete(path, division=division)
+            return
+        self._writer.delete(get_model(stream), division, id)
+

@@ -1,0 +1,306 @@
+"""Sales invoices: sync rows say which changed, whole invoices come from the plain endpoint.
+
+``sync/SalesInvoice/SalesInvoices`` has one row per line, and an invoice's rows are not
+contiguous in Timestamp order (lines saved at different times), so no page is known to hold
+all of an invoice's lines. The sync read therefore only selects ``InvoiceID``/``Timestamp``/
+``Modified``; each changed invoice is then read whole (header with the real
+``Description`` and totals, every line via ``$expand=SalesInvoiceLines``, its receivables),
+in batches of :data:`~exact_online_core.readers.BATCH` ids per call, once per run.
+
+Payments change the receivable only. Before the sync pages, receivables modified since
+``state["receivables_since"]`` are read once (``bulk/Cashflow/Receivables``); invoices among
+them that the sync pages did not bring are re-read and emitted afterwards, and a final page
+carries the new ``receivables_since``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from exact_online_core import odata
+from exact_online_core.mappings import (
+    ACCOUNTING_INVOICE,
+    ACCOUNTING_INVOICE_LINE_ITEM,
+    RECEIVABLE_SELECT,
+    TIMESTAMP_PROPERTY,
+    exact_instant,
+    exact_select,
+    group_receivables,
+    invoice_to_unified,
+)
+from exact_online_core.mappings.converters import parse_rfc3339
+from exact_online_core.readers import (
+    SEEN_KEY,
+    ModifiedWindow,
+    ReadContext,
+    RecordPage,
+    chunks,
+    combine,
+    instant_since,
+    key_filter,
+    plain_select,
+    read_modified,
+    rfc3339,
+    timestamp_filter,
+    timestamp_since,
+    trim,
+    updated_at,
+)
+
+INVOICES = "salesinvoice/SalesInvoices"
+LINES = "salesinvoice/SalesInvoiceLines"
+BULK_LINES = "bulk/SalesInvoice/SalesInvoiceLines"
+RECEIVABLES = "bulk/Cashflow/Receivables"
+RECEIVABLES_SINCE = "receivables_since"
+RECEIVABLES_SEEN = "receivables_seen"
+RECEIVABLES_MARGIN = timedelta(minutes=10)
+"""First run: receivables changed from (now - margin) on are checked next time (clock skew)."""
+
+PAYMENT_FIELDS = frozenset({"status", "balance", "paid_at"})
+NEEDED = frozenset({"status", "total_amount", "due_at", "line_items"})
+PROCESSED = 50
+SPECIAL_LINES = frozenset({0, 9999})
+
+
+def _key(value: Any) -> str:
+    return str(value).strip().lower()
+
+
+class InvoiceLoader:
+    """Whole invoices by id or from plain rows: header, all lines, receivables → unified."""
+
+    def __init__(
+        self,
+        ctx: ReadContext,
+        properties: Collection[str] | None = None,
+        user_filter: str | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.properties = None if properties is None else set(properties)
+        self.user_filter = user_filter
+        wanted = None if self.properties is None else self.properties | NEEDED
+        extra = ctx.extra(ACCOUNTING_INVOICE)
+        self.select = [
+            *exact_select(ACCOUNTING_INVOICE, wanted, extra, sync=False),
+            "SalesInvoiceLines",
+        ]
+        self.need_receivables = self.properties is None or bool(PAYMENT_FIELDS & self.properties)
+        self.processed: set[str] = set()
+
+    def params(self, flt: str | None) -> dict[str, str]:
+        return odata.build_params(select=self.select, filter=flt, expand="SalesInvoiceLines")
+
+    def by_ids(self, ids: Sequence[str]) -> Iterator[list[dict[str, Any]]]:
+        """Records of the invoices with these ids (missing ones are skipped), per batch."""
+        for chunk in chunks(ids):
+            flt = combine(self.user_filter, key_filter("InvoiceID", chunk))
+            rows = [r for page in self.ctx.pages(INVOICES, self.params(flt)) for r in page.rows]
+            yield self.records(rows)
+
+    def one(self, invoice_id: str) -> dict[str, Any]:
+        path = f"{INVOICES}({odata.guid(invoice_id)})"
+        row = odata.parse_single(
+            self.ctx.client.get(path, division=self.ctx.division, params=self.params(None))
+        )
+        return self.records([row])[0]
+
+    def records(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Plain ``salesinvoice/SalesInvoices`` rows (lines expanded) → unified invoices."""
+        processed = [_key(r["InvoiceID"]) for r in rows if r.get("Status") == PROCESSED]
+        self.processed.update(processed)
+        receivables = self.receivables(processed) if self.need_receivables else {}
+        line_extra = self.ctx.extra(ACCOUNTING_INVOICE_LINE_ITEM)
+        out = []
+        for row in rows:
+            key = _key(row["InvoiceID"])
+            record = invoice_to_unified(
+                row,
+                self.lines(row),
+                receivables.get(key),
+                division=self.ctx.division,
+                now=self.ctx.now,
+                extra_fields=self.ctx.extra(ACCOUNTING_INVOICE),
+                line_extra_fields=line_extra,
+            )
+            out.append(trim(record, self.properties, (TIMESTAMP_PROPERTY, "updated_at")))
+        return out
+
+    def lines(self, row: Mapping[str, Any]) -> list[dict[str, Any]]:
+        nav = row.get("SalesInvoiceLines")
+        if isinstance(nav, dict) and isinstance(nav.get("results"), list) and not nav.get(
+            "__next"
+        ):
+            return [odata.strip_metadata(r) for r in nav["results"]]
+        if isinstance(nav, list):
+            return [odata.strip_metadata(r) for r in nav]
+        # deferred, or an expanded collection paged by Exact: read the lines themselves
+        flt = odata.eq("InvoiceID", odata.guid(str(row["InvoiceID"])))
+        rows = self.ctx.client.iter_rows(
+            LINES, division=self.ctx.division, params=odata.build_params(filter=flt)
+        )
+        return [odata.strip_metadata(r) for r in rows]
+
+    def receivables(self, ids: Sequence[str]) -> dict[str, list[Mapping[str, Any]]]:
+        out: dict[str, list[Mapping[str, Any]]] = {}
+        for chunk in chunks(ids):
+            params = odata.build_params(
+                select=RECEIVABLE_SELECT, filter=key_filter("TransactionEntryID", chunk)
+            )
+            for page in self.ctx.pages(RECEIVABLES, params):
+                for key, rows in group_receivables(page.rows).items():
+                    out.setdefault(key, []).extend(rows)
+        return out
+
+
+class ReceivablesTracker:
+    """Which invoices' receivables changed since the last run, and the next run's mark."""
+
+    def __init__(self, state: Mapping[str, Any] | None, now: datetime) -> None:
+        state = state or {}
+        since = state.get(RECEIVABLES_SINCE)
+        self.since = parse_rfc3339(since) if since else None
+        self.seen = list(state.get(RECEIVABLES_SEEN) or ())
+        self.first_since = now - RECEIVABLES_MARGIN
+        self.window: ModifiedWindow | None = None
+
+    @property
+    def old_state(self) -> dict[str, Any]:
+        if self.since is None:
+            return {}
+        return {RECEIVABLES_SINCE: rfc3339(self.since), RECEIVABLES_SEEN: self.seen}
+
+    @property
+    def new_state(self) -> dict[str, Any]:
+        if self.window is None or self.window.latest is None:
+            return {RECEIVABLES_SINCE: rfc3339(self.first_since), RECEIVABLES_SEEN: []}
+        return {RECEIVABLES_SINCE: self.window.bookmark, RECEIVABLES_SEEN: self.window.state[
+            SEEN_KEY]}
+
+    def changed(self, ctx: ReadContext) -> dict[str, None]:
+        """InvoiceIDs (ordered) whose receivables changed since the mark; one paged read."""
+        if self.since is None:
+            return {}
+        self.window = ModifiedWindow(self.since, {SEEN_KEY: self.seen})
+        params = odata.build_params(select=RECEIVABLE_SELECT, filter=self.window.filter())
+        out: dict[str, None] = {}
+        for page in ctx.pages(RECEIVABLES, params):
+            for row in page.rows:
+                modified = exact_instant(row.get("Modified"))
+                if self.window.admit(_key(row["ID"]), modified) and row.get("TransactionEntryID"):
+                    out[_key(row["TransactionEntryID"])] = None
+        return out
+
+
+def read_invoices(
+    ctx: ReadContext,
+    since: int | str | None,
+    state: Mapping[str, Any] | None,
+    properties: Collection[str] | None,
+    user_filter: str | None,
+    start_date: datetime | None,
+) -> Iterator[RecordPage]:
+    """The ``accounting_invoice`` stream (see the module docstring)."""
+    loader = InvoiceLoader(ctx, properties, user_filter)
+    tracker = ReceivablesTracker(state, ctx.now) if loader.need_receivables else None
+    changed = tracker.changed(ctx) if tracker else {}
+    keep = tracker.old_state if tracker else {}
+    bookmark: int | str | None = None
+    window_state: dict[str, Any] = {}
+    pages = (
+        _filtered(ctx, loader, since, state, start_date)
+        if user_filter
+        else _synced(ctx, loader, since)
+    )
+    for page in pages:
+        for record in page.records:
+            changed.pop(record["id"], None)
+        bookmark, window_state = page.bookmark, page.state
+        yield RecordPage(page.records, bookmark, {**window_state, **keep})
+    for records in loader.by_ids(list(changed)):
+        yield RecordPage(records, bookmark, {**window_state, **keep})
+    if tracker is not None:
+        yield RecordPage([], bookmark, {**window_state, **tracker.new_state})
+
+
+def _synced(ctx: ReadContext, loader: InvoiceLoader, since: int | str | None) -> Iterator[
+        RecordPage]:
+    bookmark = timestamp_since(since)
+    params = odata.build_params(
+        select=["InvoiceID", "Timestamp", "Modified"], filter=timestamp_filter(bookmark)
+    )
+    emitted: dict[str, datetime | None] = {}  # InvoiceID → newest Modified when it was read
+    for page in ctx.pages(ACCOUNTING_INVOICE.read_path, params):
+        stamps: dict[str, int] = {}
+        modified: dict[str, datetime | None] = {}
+        for row in page.rows:
+            key, stamp = _key(row["InvoiceID"]), odata.parse_int64(row["Timestamp"])
+            bookmark = max(bookmark, stamp)
+            stamps[key] = max(stamps.get(key, 0), stamp)
+            when = exact_instant(row.get("Modified"))
+            modified[key] = max(filter(None, (modified.get(key), when)), default=None)
+        todo = [k for k in stamps if not _unchanged(emitted, k, modified[k])]
+        records = [r for batch in loader.by_ids(todo) for r in batch]
+        for record in records:
+            key = record["id"]
+            record[TIMESTAMP_PROPERTY] = stamps[key]
+            emitted[key] = max(filter(None, (modified[key], updated_at(record))), default=None)
+        records.sort(key=lambda r: int(r[TIMESTAMP_PROPERTY]))
+        yield RecordPage(records, bookmark, {})
+
+
+def _unchanged(emitted: Mapping[str, datetime | None], key: str, when: datetime | None) -> bool:
+    """Read earlier in this run, and this row is not newer than what was read then."""
+    if key not in emitted:
+        return False
+    before = emitted[key]
+    return when is None or (before is not None and when <= before)
+
+
+def _filtered(
+    ctx: ReadContext,
+    loader: InvoiceLoader,
+    since: int | str | None,
+    state: Mapping[str, Any] | None,
+    start_date: datetime | None,
+) -> Iterator[RecordPage]:
+    window = ModifiedWindow(instant_since(since, start_date), state)
+    params = loader.params(combine(loader.user_filter, window.filter()))
+    yield from read_modified(
+        ctx, INVOICES, params, window, loader.records,
+        key_of=lambda r: str(r["id"]), modified_of=updated_at,
+    )
+
+
+def read_lines(
+    ctx: ReadContext,
+    since: int | str | None,
+    properties: Collection[str] | None,
+    user_filter: str | None,
+) -> Iterator[RecordPage]:
+    """``accounting_invoice_line_item``: one record per sync row (a row is a line).
+
+    With a filter: ``bulk/SalesInvoice/SalesInvoiceLines`` with it, in full each run (lines
+    have no ``Modified``), bookmark None.
+    """
+    model = ACCOUNTING_INVOICE_LINE_ITEM
+    extra = ctx.extra(model)
+    wanted = None if properties is None else {*properties, "invoice_id", "line_number"}
+    if user_filter:
+        select = plain_select(model, wanted, extra)
+        params = odata.build_params(select=select, filter=combine(user_filter))
+        for page in ctx.pages(BULK_LINES, params):
+            yield RecordPage([trim(ctx.unify(model, r), properties) for r in page.rows], None, {})
+        return
+    bookmark = timestamp_since(since)
+    select = exact_select(model, wanted, extra, sync=True)
+    params = odata.build_params(select=select, filter=timestamp_filter(bookmark))
+    for page in ctx.pages(model.read_path, params):
+        records = []
+        for row in page.rows:
+            bookmark = max(bookmark, odata.parse_int64(row["Timestamp"]))
+            if row.get("LineNumber") in SPECIAL_LINES or row.get("ID") is None:
+                continue
+            records.append(trim(ctx.unify(model, row), properties, (TIMESTAMP_PROPERTY,)))
+        yield RecordPage(records, bookmark, {})

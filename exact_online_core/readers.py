@@ -1,0 +1,384 @@
+"""Page-at-a-time reads of Exact: sync Timestamps, Modified windows, full tables, sync/Deleted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from exact_online_core import odata
+from exact_online_core.http import ExactClient
+from exact_online_core.mappings import (
+    TIMESTAMP_PROPERTY,
+    CustomStream,
+    FieldMap,
+    Model,
+    exact_instant,
+    exact_select,
+    to_unified,
+    utc_to_exact_local,
+)
+from exact_online_core.mappings.converters import READERS, parse_rfc3339
+
+BATCH = 25
+"""Keys per ``(K eq guid'…') or …`` filter: keeps the query string well under 2 KB."""
+
+SEEN_KEY = "seen_at_bookmark"
+"""State key: ids read at exactly the bookmark's ``Modified`` (skipped when read again)."""
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    records: list[dict[str, Any]]
+    bookmark: int | str | None
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeletionPage:
+    records: list[tuple[str, dict[str, Any]]]
+    bookmark: int | None
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What every reader needs: the client, the division, custom columns and the time."""
+
+    client: ExactClient
+    division: int
+    extra_fields: Mapping[str, tuple[FieldMap, ...]]
+    now: datetime
+    context: Callable[[], dict[str, Any]]  # lazily: {"currency": division currency}
+
+    def extra(self, model: Model | str) -> tuple[FieldMap, ...]:
+        return self.extra_fields.get(model if isinstance(model, str) else model.name, ())
+
+    def pages(self, path: str, params: Mapping[str, str]) -> Iterator[odata.Page]:
+        return self.client.iter_pages(path, division=self.division, params=params)
+
+    def unify(self, model: Model, row: Mapping[str, Any]) -> dict[str, Any]:
+        needs_context = any(f.read == "context" for f in model.fields)
+        return to_unified(
+            model,
+            row,
+            division=self.division,
+            extra_fields=self.extra(model),
+            context=self.context() if needs_context else None,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Filters and bookmarks
+# ---------------------------------------------------------------------------------------------
+
+
+def combine(user_filter: str | None, *exprs: str | None) -> str | None:
+    """``(user) and expr and …`` with the user's raw filter parenthesised; None when empty."""
+    parts = [f"({user_filter.strip()})" if user_filter and user_filter.strip() else None]
+    parts += [e for e in exprs if e]
+    kept = [p for p in parts if p]
+    return " and ".join(kept) if kept else None
+
+
+def timestamp_since(since: int | str | None) -> int:
+    """A sync bookmark as an int (a date bookmark from a filtered run means: start over)."""
+    if isinstance(since, bool) or since is None:
+        return 0
+    if isinstance(since, int):
+        return since
+    text = str(since).strip()
+    return int(text) if text.isdigit() else 0
+
+
+def timestamp_filter(since: int) -> odata.Expr:
+    return odata.gt("Timestamp", odata.int64(since))
+
+
+def instant_since(since: int | str | None, start_date: datetime | None) -> datetime | None:
+    """A Modified bookmark (RFC 3339) as a UTC datetime; else ``start_date``; else None."""
+    if isinstance(since, str) and since.strip() and not since.strip().isdigit():
+        return parse_rfc3339(since).astimezone(UTC)
+    if start_date is not None:
+        return start_date if start_date.tzinfo else start_date.replace(tzinfo=UTC)
+    return None
+
+
+def modified_filter(since: datetime) -> odata.Expr:
+    """``Modified ge datetime'…'`` with the instant as Exact's local wall clock."""
+    return odata.ge("Modified", odata.datetime_(utc_to_exact_local(since)))
+
+
+def rfc3339(value: datetime) -> str:
+    text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if value.microsecond:
+        text += f".{value.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+class ModifiedWindow:
+    """A ``Modified ge since`` read: the newest ``Modified`` seen and the ids read at it.
+
+    Rows read at exactly the old bookmark are skipped when their id is in the state's
+    ``seen_at_bookmark``, so a read with no changes returns nothing, yet a row that shares
+    the bookmark's millisecond but was not read before is not lost.
+    """
+
+    def __init__(self, since: datetime | None, state: Mapping[str, Any] | None) -> None:
+        self.since = since
+        seen = (state or {}).get(SEEN_KEY) or ()
+        self._skip = {str(s) for s in seen} if since is not None else set()
+        self.latest = since
+        self.at_latest: set[str] = set(self._skip)
+
+    def filter(self) -> odata.Expr | None:
+        return modified_filter(self.since) if self.since is not None else None
+
+    def admit(self, key: str, modified: datetime | None) -> bool:
+        """Record one row; False when it was already read at the old bookmark."""
+        if modified is None:
+            return True
+        if modified == self.since and key in self._skip:
+            return False
+        if self.latest is None or modified > self.latest:
+            self.latest, self.at_latest = modified, {key}
+        elif modified == self.latest:
+            self.at_latest.add(key)
+        return True
+
+    @property
+    def bookmark(self) -> str | None:
+        return rfc3339(self.latest) if self.latest is not None else None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return {SEEN_KEY: sorted(self.at_latest)} if self.latest is not None else {}
+
+
+def trim(
+    record: dict[str, Any], properties: Collection[str] | None, keep: Iterable[str] = ()
+) -> dict[str, Any]:
+    """Only the wanted properties (plus the key and bookmark columns), when a subset is asked."""
+    if properties is None:
+        return record
+    wanted = {"id", "division", *properties, *keep}
+    return {k: v for k, v in record.items() if k in wanted}
+
+
+def chunks(values: Sequence[str], size: int = BATCH) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def key_filter(name: str, keys: Iterable[str]) -> odata.Expr:
+    """``(K eq guid'a') or (K eq guid'b')`` (one key: ``K eq guid'a'``)."""
+    return odata.or_(*(odata.eq(name, odata.guid(k)) for k in keys))
+
+
+# ---------------------------------------------------------------------------------------------
+# Unified models
+# ---------------------------------------------------------------------------------------------
+
+SYNC_ONLY = {"accounting_invoice_line_item": frozenset({"Created", "Modified"})}
+"""Properties a model's sync rows have but its plain/bulk endpoint lacks (invoice lines)."""
+
+
+def plain_select(
+    model: Model, properties: Collection[str] | None, extra: Iterable[FieldMap]
+) -> list[str]:
+    """``$select`` for the model's plain or bulk endpoint (no Timestamp, no sync-only fields)."""
+    drop = SYNC_ONLY.get(model.name, frozenset())
+    return [n for n in exact_select(model, properties, extra, sync=False) if n not in drop]
+
+
+
+def read_sync(
+    ctx: ReadContext,
+    model: Model,
+    since: int | str | None,
+    select: list[str],
+    properties: Collection[str] | None,
+) -> Iterator[RecordPage]:
+    """``sync/…?$filter=Timestamp gt {since}L``: one RecordPage per Exact page."""
+    bookmark = timestamp_since(since)
+    params = odata.build_params(select=select, filter=timestamp_filter(bookmark))
+    for page in ctx.pages(model.read_path, params):
+        records = []
+        for row in page.rows:
+            record = ctx.unify(model, row)
+            bookmark = max(bookmark, record[TIMESTAMP_PROPERTY] or 0)
+            records.append(trim(record, properties, (TIMESTAMP_PROPERTY,)))
+        yield RecordPage(records, bookmark, {})
+
+
+def read_modified(
+    ctx: ReadContext,
+    path: str,
+    params: Mapping[str, str],
+    window: ModifiedWindow,
+    convert: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+    *,
+    key_of: Callable[[dict[str, Any]], str],
+    modified_of: Callable[[dict[str, Any]], datetime | None],
+) -> Iterator[RecordPage]:
+    """Pages of a Modified-windowed read, in Exact's key order (stable ``$skiptoken`` paging).
+
+    Rows are not in Modified order, so the bookmark only moves on the last page: every
+    earlier page carries the incoming bookmark and state (a resumed run re-reads them).
+    """
+    before_bookmark = window.bookmark
+    before_state = window.state
+    for page in ctx.pages(path, params):
+        records = [
+            r for r in convert(page.rows) if window.admit(key_of(r), modified_of(r))
+        ]
+        if page.next_url is None:
+            yield RecordPage(records, window.bookmark, window.state)
+        else:
+            yield RecordPage(records, before_bookmark, before_state)
+
+
+def updated_at(record: Mapping[str, Any]) -> datetime | None:
+    value = record.get("updated_at")
+    return parse_rfc3339(value) if value else None
+
+
+def read_full(
+    ctx: ReadContext,
+    path: str,
+    params: Mapping[str, str],
+    convert: Callable[[list[dict[str, Any]]], list[dict[str, Any]]],
+) -> Iterator[RecordPage]:
+    for page in ctx.pages(path, params):
+        yield RecordPage(convert(page.rows), None, {})
+
+
+# ---------------------------------------------------------------------------------------------
+# Custom streams: raw Exact rows
+# ---------------------------------------------------------------------------------------------
+
+
+def raw_value(name: str, value: Any) -> Any:
+    """``/Date()/`` → RFC 3339 (midnight wall clock kept as a date), Timestamp → int."""
+    if name == "Timestamp" and value is not None:
+        return odata.parse_int64(value)
+    if isinstance(value, str) and value.startswith("/Date("):
+        wall = odata.parse_date(value)
+        if wall.time() == datetime.min.time() and "+" not in value and "-" not in value[7:]:
+            return READERS["exact_date"](value)
+        return READERS["exact_datetime"](value)
+    return value
+
+
+def custom_record(row: Mapping[str, Any], division: int) -> dict[str, Any]:
+    out = {k: raw_value(k, v) for k, v in odata.strip_metadata(row).items()}
+    out["division"] = division
+    return out
+
+
+def read_custom(
+    ctx: ReadContext,
+    stream: CustomStream,
+    since: int | str | None,
+    state: Mapping[str, Any] | None,
+    user_filter: str | None,
+    start_date: datetime | None,
+) -> Iterator[RecordPage]:
+    """A custom stream: Timestamp → like sync, Modified → windowed, anything else → full."""
+    base = combine(stream.filter, user_filter) if user_filter else stream.filter
+
+    def convert(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [custom_record(r, ctx.division) for r in rows]
+
+    if stream.replication_key == "Timestamp":
+        bookmark = timestamp_since(since)
+        flt = combine(base, timestamp_filter(bookmark))
+        params = odata.build_params(select=stream.select, filter=flt)
+        for page in ctx.pages(stream.endpoint, params):
+            records = convert(page.rows)
+            stamps = [r["Timestamp"] for r in records if r.get("Timestamp") is not None]
+            bookmark = max([bookmark, *stamps])
+            yield RecordPage(records, bookmark, {})
+        return
+    if stream.replication_key == "Modified":
+        window = ModifiedWindow(instant_since(since, start_date), state)
+        params = odata.build_params(select=stream.select, filter=combine(base, window.filter()))
+        yield from read_modified(
+            ctx,
+            stream.endpoint,
+            params,
+            window,
+            convert,
+            key_of=lambda r: "|".join(str(r.get(k)) for k in stream.primary_keys),
+            modified_of=lambda r: parse_rfc3339(r["Modified"]) if r.get("Modified") else None,
+        )
+        return
+    params = odata.build_params(select=stream.select, filter=base)
+    yield from read_full(ctx, stream.endpoint, params, convert)
+
+
+# ---------------------------------------------------------------------------------------------
+# sync/Deleted
+# ---------------------------------------------------------------------------------------------
+
+DELETED_SELECT = ("Timestamp", "EntityKey", "EntityType", "DeletedDate")
+
+
+def read_deletions(
+    client: ExactClient,
+    division: int,
+    since: int | None,
+    streams_by_type: Mapping[int, Sequence[tuple[str, str | None]]],
+) -> Iterator[DeletionPage]:
+    """``sync/Deleted`` since a Timestamp, mapped to (stream, record) for the asked types.
+
+    ``streams_by_type``: EntityType → [(stream name, raw key name or None)]; a custom
+    stream's record also carries its own key property.
+    """
+    bookmark = timestamp_since(since)
+    params = odata.build_params(select=DELETED_SELECT, filter=timestamp_filter(bookmark))
+    for page in client.iter_pages("sync/Deleted", division=division, params=params):
+        records: list[tuple[str, dict[str, Any]]] = []
+        for row in page.rows:
+            stamp = odata.parse_int64(row["Timestamp"])
+            bookmark = max(bookmark, stamp)
+            entity_type = row.get("EntityType")
+            targets = streams_by_type.get(int(entity_type)) if entity_type is not None else None
+            if not targets or row.get("EntityKey") is None:
+                continue
+            key = str(row["EntityKey"]).strip().lower()
+            deleted = exact_instant(row.get("DeletedDate"))
+            for stream, raw_key in targets:
+                record: dict[str, Any] = {
+                    "id": key,
+                    "division": division,
+                    "_sdc_deleted_at": rfc3339(deleted) if deleted else None,
+                    TIMESTAMP_PROPERTY: stamp,
+                }
+                if raw_key:
+                    record[raw_key] = key
+                records.append((stream, record))
+        yield DeletionPage(records, bookmark)
+
+
+DELETED_TYPES: Mapping[str, int] = {
+    "accounts": 2, "addresses": 3, "contacts": 5, "documents": 6, "glaccounts": 7,
+    "items": 9, "paymentterms": 10, "salesinvoices": 13, "timecosttransactions": 14,
+    "stockpositions": 15, "goodsdeliveries": 16, "goodsdeliverylines": 17,
+    "glclassifications": 18, "itemwarehouses": 19, "storagelocationstockpositions": 20,
+    "projects": 21, "purchaseorders": 22, "subscriptions": 23, "subscriptionlines": 24,
+    "projectwbs": 25, "projectplanning": 26, "serialbatchnumbers": 28,
+    "stockserialbatchnumbers": 29, "salesorderheaders": 32, "salesorderlines": 33,
+    "quotationheaders": 34, "quotationlines": 35, "shoporders": 36,
+    "shopordermaterialplans": 37, "shoporderroutingstepplans": 38, "schedules": 39,
+    "scheduleentries": 40, "itemstoragelocations": 41, "employees": 42, "employments": 43,
+}
+"""sync/Deleted EntityType per sync endpoint (its last segment, lowercase): Exact's table."""
+
+
+def custom_deleted_type(stream: CustomStream) -> int | None:
+    """The EntityType of a custom stream's deletions, when it reads a ``sync/`` endpoint."""
+    parts = stream.endpoint.split("/")
+    if parts[0].lower() != "sync":
+        return None
+    return DELETED_TYPES.get(parts[-1].lower())

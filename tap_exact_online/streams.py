@@ -1,0 +1,107 @@
+"""One short class per unified model; custom streams are built from config."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from exact_online_core.mappings import TIMESTAMP_PROPERTY, CustomStream
+from tap_exact_online.client import PARTITION_KEY, ExactStream
+
+if TYPE_CHECKING:
+    from tap_exact_online.tap import TapExactOnline
+
+UPDATED_AT = "updated_at"
+
+
+class SyncModelStream(ExactStream):
+    """A model read from an Exact ``sync/`` endpoint: bookmark = Exact's row Timestamp.
+
+    With a user ``filters`` entry the core reads the plain endpoint instead (sync endpoints
+    filter only on Timestamp), and the bookmark becomes ``updated_at``.
+    """
+
+    deletes = True
+
+    def __init__(self, tap: TapExactOnline) -> None:
+        key = UPDATED_AT if tap.filter_for(self.stream_name) else TIMESTAMP_PROPERTY
+        super().__init__(tap, self.stream_name, replication_key=key)
+
+    stream_name: ClassVar[str]
+
+
+class ContactsStream(SyncModelStream):
+    """``generic_contact`` from ``sync/CRM/Contacts``."""
+
+    stream_name = "generic_contact"
+
+
+class CompaniesStream(SyncModelStream):
+    """``generic_company`` from ``sync/CRM/Accounts``."""
+
+    stream_name = "generic_company"
+
+
+class InvoiceItemsStream(SyncModelStream):
+    """``accounting_invoice_item`` (catalog products) from ``sync/Logistics/Items``."""
+
+    stream_name = "accounting_invoice_item"
+
+
+class InvoicesStream(SyncModelStream):
+    """``accounting_invoice``: per-line sync rows grouped into invoices with receivables."""
+
+    stream_name = "accounting_invoice"
+
+
+class InvoiceLineItemsStream(SyncModelStream):
+    """``accounting_invoice_line_item``: the same sync rows, one record per line."""
+
+    stream_name = "accounting_invoice_line_item"
+    deletes = False  # sync/Deleted names the invoice, never its lines
+
+
+class UsersStream(ExactStream):
+    """``generic_user`` from ``users/Users``: no sync endpoint, so bookmark by ``updated_at``."""
+
+    def __init__(self, tap: TapExactOnline) -> None:
+        super().__init__(tap, "generic_user", replication_key=UPDATED_AT)
+
+
+class WorkspacesStream(ExactStream):
+    """``generic_workspace``: the division's own ``system/Divisions`` row, in full each run."""
+
+    def __init__(self, tap: TapExactOnline) -> None:
+        super().__init__(tap, "generic_workspace", replication_key=None)
+
+
+MODEL_STREAMS: tuple[type[ExactStream], ...] = (
+    ContactsStream,
+    CompaniesStream,
+    UsersStream,
+    WorkspacesStream,
+    InvoicesStream,
+    InvoiceItemsStream,
+    InvoiceLineItemsStream,
+)
+
+
+class CustomExactStream(ExactStream):
+    """A user's ``custom_streams`` entry: any endpoint, raw Exact property names."""
+
+    def __init__(self, tap: TapExactOnline, spec: CustomStream) -> None:
+        self.spec = spec
+        super().__init__(tap, spec.name, replication_key=spec.replication_key)
+        self.primary_keys = [PARTITION_KEY, *spec.primary_keys]
+        self.deletes = spec.replication_key == "Timestamp"
+
+    def selected_properties(self) -> list[str] | None:
+        return None  # custom streams always fetch their configured select list
+
+
+def build_streams(tap: TapExactOnline) -> list[ExactStream]:
+    streams: list[ExactStream] = [stream_type(tap) for stream_type in MODEL_STREAMS]  # type: ignore[call-arg]
+    streams.extend(CustomExactStream(tap, spec) for spec in tap.api.custom_streams)
+    return streams
+
+
+__all__ = ["MODEL_STREAMS", "CustomExactStream", "build_streams"]

@@ -1,0 +1,259 @@
+"""tap-exact-online: settings, the stream list, and run-wide concerns (divisions, permissions)."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from functools import cached_property
+
+from singer_sdk import Stream, Tap
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from typing_extensions import override
+
+from exact_online_core.api import ExactOnline, RecordPage
+from exact_online_core.config import REGIONS, ExactConfig
+from exact_online_core.errors import (
+    ConfigError,
+    DailyLimitExceededError,
+    ExactError,
+    PermissionDeniedError,
+)
+from exact_online_core.odata import parse_date
+from tap_exact_online.client import ExactStream
+from tap_exact_online.deletions import DeletionFeed
+from tap_exact_online.streams import build_streams
+
+CONNECTION_SETTINGS = th.PropertiesList(
+    th.Property(
+        "region",
+        th.StringType,
+        allowed_values=list(REGIONS),
+        description="Exact Online country site (nl, be, de, uk, us, fr, es). Set this or base_url.",
+    ),
+    th.Property(
+        "base_url",
+        th.StringType,
+        description="Explicit host instead of a region, e.g. the sandbox http://127.0.0.1:8765.",
+    ),
+    th.Property(
+        "client_id", th.StringType, required=True, description="Your App Center app's client ID."
+    ),
+    th.Property(
+        "client_secret",
+        th.StringType,
+        required=True,
+        secret=True,
+        description="Your App Center app's client secret.",
+    ),
+    th.Property(
+        "redirect_uri", th.StringType, description="Your app's redirect URI (used by login)."
+    ),
+    th.Property(
+        "refresh_token",
+        th.StringType,
+        secret=True,
+        description="Seeds an empty token store once (e.g. from `exact-online login`); "
+        "rotated tokens live in token_store afterwards.",
+    ),
+    th.Property(
+        "token_store",
+        th.StringType,
+        description="Token file shared by every process of this login "
+        "(default ~/.exact-online/tokens-<client_id>.json).",
+    ),
+    th.Property(
+        "divisions",
+        th.CustomType(
+            {
+                "type": ["array", "string", "integer", "null"],
+                "items": {"type": ["integer", "string"]},
+            }
+        ),
+        description='Division codes to sync, "all" reachable divisions, or empty for the '
+        "user's current division. Each division is a state partition.",
+    ),
+    th.Property("timeout", th.NumberType, description="HTTP timeout in seconds (default 60)."),
+    th.Property(
+        "max_retries", th.IntegerType, description="Retries of idempotent calls (default 5)."
+    ),
+)
+
+TAP_SETTINGS = th.PropertiesList(
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        description="Lower bound for the first sync where Exact allows it (users, filtered "
+        "streams); later runs continue from state.",
+    ),
+    th.Property(
+        "field_mappings",
+        th.ObjectType(additional_properties=True),
+        description='Custom fields per model: {"generic_company": {"kvk": "ChamberOfCommerce"}}.',
+    ),
+    th.Property(
+        "custom_streams",
+        th.ArrayType(th.ObjectType(additional_properties=True)),
+        description="Extra streams on any Exact endpoint (name, endpoint, primary_keys, "
+        "replication_key, select, write_endpoint).",
+    ),
+    th.Property(
+        "filters",
+        th.ObjectType(additional_properties=th.StringType),
+        description="OData $filter per stream, passed to Exact: "
+        '{"generic_company": "Status eq \'C\'"}.',
+    ),
+    th.Property(
+        "check_permissions",
+        th.BooleanType,
+        default=False,
+        description="Probe each stream's endpoint during --discover too (always before a sync).",
+    ),
+    th.Property(
+        "skip_unauthorized_streams",
+        th.BooleanType,
+        default=False,
+        description="Skip a stream the app's scopes do not cover (with a warning) instead "
+        "of failing.",
+    ),
+)
+
+
+class TapExactOnline(Tap):
+    """Exact Online's unified models, incrementally, per division."""
+
+    name = "tap-exact-online"
+    config_jsonschema = th.PropertiesList(
+        *CONNECTION_SETTINGS.wrapped.values(), *TAP_SETTINGS.wrapped.values()
+    ).to_dict()
+
+    # -- the core ----------------------------------------------------------------
+
+    @cached_property
+    def api(self) -> ExactOnline:
+        try:
+            config = ExactConfig.from_mapping(self.config)
+            return ExactOnline(
+                config,
+                field_mappings=self.config.get("field_mappings"),
+                custom_streams=self.config.get("custom_streams"),
+            )
+        except ConfigError as error:
+            raise ConfigValidationError(str(error), errors=[str(error)]) from None
+
+    @cached_property
+    def divisions(self) -> list[int]:
+        return self.api.divisions()
+
+    @cached_property
+    def start_date(self) -> datetime | None:
+        value = self.config.get("start_date")
+        return parse_date(value) if value else None
+
+    def filter_for(self, stream: str) -> str | None:
+        filters = self.config.get("filters") or {}
+        value = filters.get(stream)
+        return str(value) if value else None
+
+    # -- streams -----------------------------------------------------------------
+
+    @override
+    def discover_streams(self) -> list[Stream]:
+        streams = build_streams(self)
+        if self.config.get("check_permissions"):
+            streams = [s for s in streams if self._allowed_everywhere(s.name)]
+        return list(streams)
+
+    @cached_property
+    def deletion_feed(self) -> DeletionFeed:
+        folding = [s.name for s in self._exact_streams() if s.deletes and s.selected]
+        return DeletionFeed(self.api, folding, self._deleted_bookmark)
+
+    def _deleted_bookmark(self, stream: str, division: int) -> int | None:
+        exact_stream = self.streams[stream]
+        assert isinstance(exact_stream, ExactStream)
+        return exact_stream.deleted_since(division)
+
+    def _exact_streams(self) -> list[ExactStream]:
+        return [s for s in self.streams.values() if isinstance(s, ExactStream)]
+
+    # -- permissions and the first pages -------------------------------------------
+
+    @cached_property
+    def _opened(self) -> dict[tuple[str, int], Iterator[RecordPage] | None]:
+        """Before any record: the first page of every selected stream in every division.
+
+        That first page is the permission probe: a stream the app's scopes do not cover
+        fails here, before anything was emitted, and a stream it does cover costs no extra
+        call. Deletions are read first, so a first sync can skip the ones it cannot see.
+        """
+        opened: dict[tuple[str, int], Iterator[RecordPage] | None] = {}
+        refusals: list[str] = []
+        for division in self.divisions:
+            self.deletion_feed.load(division)
+            refused = self.deletion_feed.refusal(division)
+            if refused is not None:
+                refusals.append(
+                    f"sync/Deleted in division {division} (deletions of "
+                    f"{', '.join(sorted(self.deletion_feed.streams))}): "
+                    f"{(refused.exact_message or refused.message).rstrip('.')}. Grant the app "
+                    "the scope of sync/Deleted (Organization administration) in the App Center"
+                )
+            for stream in self._exact_streams():
+                if not stream.selected:
+                    continue
+                pages = stream.open_pages(division)
+                try:
+                    first = next(pages, None)
+                except PermissionDeniedError as error:
+                    refusal = self.api.refusal(stream.name, division, error)
+                    refusals.append(refusal.message)
+                    opened[(stream.name, division)] = None
+                    continue
+                head = [] if first is None else [first]
+                opened[(stream.name, division)] = itertools.chain(head, pages)
+        if refusals:
+            if not self.config.get("skip_unauthorized_streams"):
+                raise ExactError(
+                    "The Exact Online app may not read every selected stream: "
+                    + "; ".join(refusals)
+                    + ". Grant the scopes, deselect the streams, or set skip_unauthorized_streams."
+                )
+            for message in refusals:
+                self.logger.warning("Skipping %s", message)
+        return opened
+
+    def opened_pages(self, stream: str, division: int) -> Iterator[RecordPage] | None:
+        """The pre-opened pages of ``stream`` in ``division``; None when it is skipped."""
+        return self._opened.get((stream, division))
+
+    def _allowed_everywhere(self, stream: str) -> bool:
+        for division in self.divisions:
+            check = self.api.probe(stream, division)
+            if not check.allowed:
+                if not self.config.get("skip_unauthorized_streams"):
+                    raise ExactError(check.message)
+                self.logger.warning("Leaving %s out of the catalog: %s", stream, check.message)
+                return False
+        return True
+
+    # -- clean stops -------------------------------------------------------------
+
+    def daily_limit_reached(
+        self, stream: str, division: int, error: DailyLimitExceededError
+    ) -> None:
+        """Stop the whole run cleanly: state is already checkpointed page by page."""
+        self.logger.error(
+            "Stopping: %s (stream %s, division %s). State is saved; run again after the reset "
+            "to continue where this run stopped.",
+            error,
+            stream,
+            division,
+        )
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    TapExactOnline.cli()

@@ -1,0 +1,110 @@
+"""What the user sees: one JSON line per record in the results file, and a summary per stream.
+
+The file is appended to (a replay after a crash keeps the first run's lines); every line
+carries the run's ``run_id``. Records are ``{"type": "record", ...}`` lines, the summary at
+the end is one ``{"type": "summary", ...}`` line per stream. Lines are flushed and fsynced
+as they are written. Nothing secret is ever written here: only stream names, input keys
+(an external id or a hash), Exact ids, outcomes and error messages (which the core redacts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Outcome = Literal["created", "updated", "deleted", "unchanged", "failed", "unknown"]
+OUTCOMES: tuple[Outcome, ...] = (
+    "created", "updated", "deleted", "unchanged", "failed", "unknown"
+)
+
+
+@dataclass
+class RecordResult:
+    stream: str
+    operation: str | None
+    input_key: str | None
+    outcome: Outcome
+    exact_id: str | None = None
+    division: int | None = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    call: str | None = None  # dry run: the call that would be made
+
+
+class ResultsFile:
+    """Append-only JSON-lines results with per-stream counters."""
+
+    def __init__(self, path: Path | str, *, dry_run: bool = False) -> None:
+        self.path = Path(path)
+        self.dry_run = dry_run
+        self.run_id = uuid.uuid4().hex
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        self.counts: dict[str, Counter[str]] = {}
+        self.closed = False
+
+    def _write(self, line: dict[str, Any]) -> None:
+        self._file.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def add(self, result: RecordResult) -> None:
+        self.counts.setdefault(result.stream, Counter())[result.outcome] += 1
+        line: dict[str, Any] = {
+            "type": "record",
+            "run_id": self.run_id,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "stream": result.stream,
+            "operation": result.operation,
+            "division": result.division,
+            "input_key": result.input_key,
+            "exact_id": result.exact_id,
+            "outcome": result.outcome,
+            "error": result.error,
+        }
+        if result.warnings:
+            line["warnings"] = result.warnings
+        if self.dry_run:
+            line["dry_run"] = True
+            line["call"] = result.call
+        self._write(line)
+
+    @property
+    def failed(self) -> int:
+        return sum(c["failed"] for c in self.counts.values())
+
+    @property
+    def unknown(self) -> int:
+        return sum(c["unknown"] for c in self.counts.values())
+
+    def summary(self) -> list[dict[str, Any]]:
+        return [
+            {"stream": stream, **{o: counts[o] for o in OUTCOMES},
+             "total": sum(counts.values())}
+            for stream, counts in sorted(self.counts.items())
+        ]
+
+    def write_summary(self) -> list[dict[str, Any]]:
+        lines = self.summary()
+        for entry in lines:
+            line = {"type": "summary", "run_id": self.run_id, **entry}
+            if self.dry_run:
+                line["dry_run"] = True
+            self._write(line)
+        return lines
+
+    def close(self) -> None:
+        if not self.closed:
+            self._file.close()
+            self.closed = True
+
+
+def summary_text(entry: dict[str, Any]) -> str:
+    counts = ", ".join(f"{o} {entry[o]}" for o in OUTCOMES if entry[o])
+    return f"{entry['stream']}: {entry['total']} records ({counts or 'none'})"

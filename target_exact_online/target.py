@@ -1,0 +1,163 @@
+"""target-exact-online: settings, the shared write context, STATE and the end-of-run summary."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from singer_sdk import typing as th
+from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.target_base import Target
+from typing_extensions import override
+
+from exact_online_core.config import ExactConfig
+from exact_online_core.errors import ConfigError
+from exact_online_core.mappings import parse_custom_streams, parse_field_mappings
+from target_exact_online.context import WriteContext
+from target_exact_online.results import summary_text
+from target_exact_online.sinks import ExactOnlineSink
+
+DEFAULT_RESULTS = "target-exact-online.results.jsonl"
+LEDGER_NAME = "target-exact-online.ledger.sqlite"
+
+
+class RecordsFailedError(Exception):
+    """Raised at the end of a run when records failed and allow_failures is off."""
+
+
+class TargetExactOnline(Target):
+    """Writes create, update and delete records of the unified models back to Exact Online."""
+
+    name = "target-exact-online"
+    default_sink_class = ExactOnlineSink
+
+    config_jsonschema = th.PropertiesList(
+        # connection (the same settings as the tap and the core)
+        th.Property("region", th.StringType, allowed_values=["nl", "be", "de", "uk", "us",
+                                                              "fr", "es"],
+                    description="Exact Online region (nl, be, de, uk, us, fr, es); "
+                    "ignored when base_url is set."),
+        th.Property("base_url", th.StringType,
+                    description="Exact Online host, e.g. https://start.exactonline.nl "
+                    "(or the sandbox's URL); overrides region."),
+        th.Property("client_id", th.StringType, required=True,
+                    description="OAuth client id of your Exact App Center app."),
+        th.Property("client_secret", th.StringType, required=True, secret=True,
+                    description="OAuth client secret of the app."),
+        th.Property("redirect_uri", th.StringType,
+                    description="Redirect URI registered for the app."),
+        th.Property("refresh_token", th.StringType, secret=True,
+                    description="Initial refresh token (from `exact-online login`); the "
+                    "rotated tokens are kept in token_store."),
+        th.Property("token_store", th.StringType,
+                    description="File that keeps the rotating tokens, shared with the tap."),
+        th.Property("divisions", th.CustomType({"anyOf": [
+                        {"type": "array", "items": {"type": "integer"}},
+                        {"type": "string"}, {"type": "integer"}]}),
+                    description="Division codes the target may write to; the first is the "
+                    "default for records without a division ('all' or empty: the user's "
+                    "current division is the default)."),
+        th.Property("timeout", th.NumberType, description="HTTP timeout in seconds (60)."),
+        th.Property("max_retries", th.IntegerType,
+                    description="Retries of idempotent calls on 5xx/timeouts (5). A POST is "
+                    "never retried once it may have reached Exact."),
+        # what to write
+        th.Property("field_mappings", th.ObjectType(additional_properties=True),
+                    description="Custom fields per model: {model: {property: ExactField}}; "
+                    "written back like any other property."),
+        th.Property("custom_streams", th.ArrayType(th.ObjectType(additional_properties=True)),
+                    description="Custom Exact endpoints as streams; records are written to "
+                    "their write_endpoint."),
+        # safety and reporting
+        th.Property("external_id", th.StringType,
+                    description="Record property that identifies an input record across runs "
+                    "(the ledger key); default: a hash of the record."),
+        th.Property("ledger_path", th.StringType,
+                    description="SQLite ledger of written records (never writes twice); "
+                    f"default: {LEDGER_NAME} next to the results file."),
+        th.Property("results_path", th.StringType,
+                    description=f"JSON-lines results file (default: ./{DEFAULT_RESULTS})."),
+        th.Property("allow_failures", th.BooleanType, default=False,
+                    description="Exit 0 (and emit STATE) even when records failed."),
+        th.Property("dry_run", th.BooleanType, default=False,
+                    description="Validate and map everything and log the calls that would "
+                    "be made; write nothing (no call to Exact at all)."),
+    ).to_dict()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_parallelism = 1  # records are written in input order
+        self._context: WriteContext | None = None
+        self._state_withheld = False
+        if kwargs.get("validate_config", True):
+            self._check_settings()
+
+    def _check_settings(self) -> None:
+        try:
+            ExactConfig.from_mapping(self.config)
+            parse_field_mappings(self.config.get("field_mappings"))
+            parse_custom_streams(self.config.get("custom_streams"))
+        except ConfigError as exc:
+            raise ConfigValidationError(str(exc), errors=[str(exc)]) from None
+
+    # -- the shared write context (built at the first SCHEMA) ---------------------------------
+
+    @property
+    def write_context(self) -> WriteContext:
+        if self._context is None:
+            results = Path(self.config.get("results_path") or DEFAULT_RESULTS).expanduser()
+            ledger = self.config.get("ledger_path")
+            ledger_path = Path(ledger).expanduser() if ledger else results.parent / LEDGER_NAME
+            self._context = WriteContext(dict(self.config), results_path=results,
+                                         ledger_path=ledger_path, logger=self.logger)
+        return self._context
+
+    @override
+    def get_sink(self, stream_name: str, *, record: dict[str, Any] | None = None,
+                 schema: dict[str, Any] | None = None,
+                 key_properties: Any = None) -> Any:
+        # A create has no id yet: the stream's key properties are not required on records.
+        return super().get_sink(stream_name, record=record, schema=schema, key_properties=None)
+
+    # -- STATE: only when every record before it was written -----------------------------------
+
+    @override
+    def _write_state_message(self, state: dict[str, Any]) -> None:
+        context = self._context
+        if (context is not None and not self.config.get("allow_failures")
+                and (context.results.failed or context.results.unknown)):
+            if not self._state_withheld:
+                self.logger.warning(
+                    "STATE is withheld: records failed or have an unknown outcome, so a "
+                    "re-run must see them again (the ledger keeps the written ones from "
+                    "being written twice)."
+                )
+            self._state_withheld = True
+            return
+        super()._write_state_message(state)
+
+    # -- end of input: summary and exit status ------------------------------------------------
+
+    @override
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        context = self._context
+        if context is None:
+            return
+        try:
+            for entry in context.results.write_summary():
+                self.logger.info("Summary %s", summary_text(entry))
+            failed, unknown = context.results.failed, context.results.unknown
+            where = context.results.path
+        finally:
+            context.close()
+        if (failed or unknown) and not self.config.get("allow_failures"):
+            message = (f"{failed} record(s) failed and {unknown} have an unknown outcome; "
+                       f"see {where}. Set allow_failures to exit 0 anyway.")
+            self.logger.error(message)
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    TargetExactOnline.cli()

@@ -1,0 +1,136 @@
+"""`exact-online records` against the sandbox: unified JSON in and out."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exact_online_core.cli import main
+from exact_online_sandbox.server import Sandbox
+
+
+@pytest.fixture
+def config_file(settings: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    for name in ("CONFIG", "CLIENT_ID", "BASE_URL", "DIVISIONS"):
+        monkeypatch.delenv(f"EXACT_ONLINE_{name}", raising=False)
+    path = tmp_path / "exact.json"
+    path.write_text(json.dumps(settings))
+    return str(path)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_records_create_get_update_delete_round_trip(
+    sandbox: Sandbox, config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sandbox.row_count("crm/Accounts", 100002)
+    common = ("--division", "100002", "--config", config_file)
+    status, out, err = run(capsys, "records", "generic_company", "create", "--data",
+                           '{"name": "Round Trip BV", "code": "RT1", "email": "rt@example.com"}',
+                           *common)
+    assert status == 0, err
+    created = json.loads(out)
+    assert (created["name"], created["code"], created["division"]) == ("Round Trip BV", "RT1",
+                                                                      100002)
+    assert sandbox.row_count("crm/Accounts", 100002) == before + 1
+
+    status, out, _ = run(capsys, "records", "generic_company", "get", created["id"], *common)
+    assert status == 0 and json.loads(out)["email"] == "rt@example.com"
+
+    status, out, _ = run(capsys, "records", "generic_company", "update", created["id"],
+                         "--data", '{"email": "new@example.com"}', *common)
+    assert status == 0
+    updated = json.loads(out)
+    assert (updated["email"], updated["name"]) == ("new@example.com", "Round Trip BV")
+
+    status, out, _ = run(capsys, "records", "generic_company", "delete", created["id"], *common)
+    assert status == 0 and json.loads(out)["deleted"] is True
+    assert sandbox.row_count("crm/Accounts", 100002) == before
+
+    status, out, err = run(capsys, "records", "generic_company", "get", created["id"], *common)
+    assert status == 1 and out == "" and err.startswith("error:") and "404" in err
+
+
+def test_records_create_reads_the_record_from_stdin(
+    sandbox: Sandbox, config_file: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"name": "Stdin BV"}'))
+    status, out, _ = run(capsys, "records", "generic_company", "create", "--division",
+                         "100001", "--config", config_file)
+    assert status == 0 and json.loads(out)["name"] == "Stdin BV"
+
+
+def test_records_list_prints_json_lines_up_to_the_limit_across_divisions(
+    config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, "records", "generic_company", "list", "--limit", "3",
+                         "--config", config_file)
+    assert status == 0
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 3 and all(r["division"] == 100001 for r in records)
+
+
+def test_records_list_filter_and_array(
+    sandbox: Sandbox, config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, "records", "generic_company", "list", "--division", "100002",
+                         "--array", "--config", config_file)
+    every = json.loads(out)
+    assert status == 0 and len(every) == sandbox.row_count("crm/Accounts", 100002)
+    name = every[0]["name"].replace("'", "''")
+    status, out, _ = run(capsys, "records", "generic_company", "list", "--division", "100002",
+                         "--filter", f"Name eq '{name}'", "--array", "--config", config_file)
+    assert status == 0
+    assert {r["id"] for r in json.loads(out)} >= {every[0]["id"]}
+    assert all(r["name"] == every[0]["name"] for r in json.loads(out))
+
+
+def test_records_list_since_a_timestamp_returns_only_newer_rows(
+    config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, out, _ = run(capsys, "records", "generic_company", "list", "--division", "100001",
+                    "--array", "--config", config_file)
+    every = json.loads(out)
+    middle = sorted(r["exact_timestamp"] for r in every)[len(every) // 2]
+    _, out, _ = run(capsys, "records", "generic_company", "list", "--division", "100001",
+                    "--since", str(middle), "--array", "--config", config_file)
+    newer = json.loads(out)
+    assert newer and all(r["exact_timestamp"] > middle for r in newer)
+    assert len(newer) < len(every)
+
+
+@pytest.mark.parametrize("model", ["generic_user", "generic_workspace"])
+def test_records_refuses_writes_for_read_only_models_before_any_call(
+    model: str, sandbox: Sandbox, config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox.clear_calls()
+    status, out, err = run(capsys, "records", model, "create", "--data", '{"name": "x"}',
+                           "--division", "100001", "--config", config_file)
+    assert status == 1 and out == ""
+    assert err.startswith("error:") and model in err
+    assert not any(key.startswith(("POST", "PUT", "DELETE")) and "oauth2" not in key
+                   for key in sandbox.calls()["by_endpoint"])
+
+
+def test_records_single_record_commands_need_a_division_when_several_are_configured(
+    config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(capsys, "records", "generic_company", "get",
+                         "5d4a3b2c-0000-4000-8000-000000000001", "--config", config_file)
+    assert status == 1 and "--division" in err
+
+
+def test_records_unknown_model_is_a_clear_error(
+    config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, err = run(capsys, "records", "generic_thing", "list", "--config", config_file)
+    assert status == 1 and "generic_thing" in err and "Traceback" not in err
