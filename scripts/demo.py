@@ -4,7 +4,8 @@
 2. `meltano run tap-exact-online target-jsonl` and shows the rows per stream,
 3. changes and deletes a few rows in the sandbox and books a payment,
 4. runs again and shows that only those arrived (deletes flagged with _sdc_deleted_at),
-5. stops the sandbox.
+5. writes corrections/companies.jsonl back with target-exact-online and reads them back,
+6. stops the sandbox.
 """
 
 from __future__ import annotations
@@ -133,6 +134,18 @@ def main() -> int:
                     f" status={row['status']} balance={row['balance']}" if "balance" in row else ""
                 )
                 print(f"      {row['id']} {label}{extra}{flag}")
+        print("\n== Write-back: corrections/companies.jsonl into Exact Online ==")
+        meltano("run", "tap-jsonl--company-corrections", "target-exact-online")
+        for line in (OUTPUT / "exact-writes.jsonl").read_text(encoding="utf-8").splitlines():
+            result = json.loads(line)
+            if "outcome" in result:
+                exact_id = result.get("exact_id") or ""
+                print(f"   {result['input_key']}: {result['outcome']} {exact_id}")
+        before = line_counts()
+        meltano("run", "tap-exact-online", "target-jsonl")
+        for row in new_lines(before).get("generic_company", []):
+            print(f"   the tap now sees company {row['name']!r} ({row['id']})")
+
         calls = sandbox.calls()
         throttled = calls["by_status"].get("429", 0)
         print(f"\nAPI calls answered by the sandbox: {calls['total']} (429s: {throttled})")

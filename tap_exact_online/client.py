@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream
 from singer_sdk.helpers.types import Context
+from singer_sdk.singerlib.encoding.simple import StateMessage
 from typing_extensions import override
 
 from exact_online_core.api import RecordPage
@@ -110,8 +111,11 @@ class ExactStream(Stream):
             state["replication_key_value"] = bookmark
         if extra:
             state.update(extra)
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        # Always a STATE after a page, even when nothing moved: the SDK's writer drops a
+        # repeated state, and loaders that keep only a trailing STATE would then lose it.
+        _ = self.stream_state
+        self._tap.write_message(StateMessage(value=self.tap_state))
+        self.state_manager.is_flushed = True
 
     @override
     def _increment_stream_state(
