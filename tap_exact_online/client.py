@@ -54,14 +54,22 @@ class ExactStream(Stream):
         pages = self.exact_tap.opened_pages(self.name, division)
         if pages is None:
             return  # refused by Exact and skip_unauthorized_streams is set
+        rows = 0
         try:
             for page in pages:
                 yield from page.records
                 self.checkpoint(context, page.bookmark, page.state)
+                rows += len(page.records)
+                self.log_progress(division, rows)
             if self.deletes:
                 yield from self.deleted_records(context, division)
         except DailyLimitExceededError as exc:
             self.exact_tap.daily_limit_reached(self.name, division, exc)
+
+    def log_progress(self, division: int, rows: int) -> None:
+        """One concise line per page: where the sync is and what the call budget has left."""
+        budget = self.exact_tap.api.client.rate_limiter.snapshot(division).describe()
+        self.logger.info("%s division %s: %d rows so far; %s", self.name, division, rows, budget)
 
     def open_pages(self, division: int) -> Iterator[RecordPage]:
         """The core's page iterator for ``division``, from this stream's bookmark."""

@@ -1,0 +1,82 @@
+"""The models reference (docs/models.md), rendered from the mapping tables themselves.
+
+Fields are declared once, in the tables; this renders them for people, and a test keeps
+the committed file equal to what the tables say. Run ``python -m
+exact_online_core.mappings.docs > docs/models.md`` after changing a table.
+"""
+
+from __future__ import annotations
+
+from exact_online_core.mappings.base import MODELS, TIMESTAMP_PROPERTY, FieldMap, Model
+
+INTRO = """\
+# Unified models and their Exact Online mapping
+
+Generated from `exact_online_core/mappings/` by `python -m exact_online_core.mappings.docs`;
+do not edit by hand. The tap emits one stream per model, the target accepts records of the
+same shape, the CLI lists, gets, creates, updates and deletes them.
+
+Every record has `id` (string), `division` (integer), `created_at`, `updated_at` (RFC 3339
+UTC) and `_sdc_deleted_at` (set when Exact deleted the row); the primary key is
+`["division", "id"]`. Models read from a `sync/` endpoint also carry `exact_timestamp`,
+Exact's row version (an Int64 per division), which is their replication key.
+
+Where this differs from the original contract (shared/docs/models.md), Exact's real
+behaviour decided:
+
+- Exact keeps Dutch local time (CET/CEST) in its datetimes; `created_at`/`updated_at` are
+  converted to real UTC instants, calendar dates (invoice and due dates) keep their date.
+- `exact_timestamp` is a property (the SDK needs the replication key in the record).
+- `generic_workspace.status` is a string: `inactive`, `active`, `archived`.
+- Invoice amounts come from the invoice header (`salesinvoice/SalesInvoices`); `balance` and
+  `paid_at` from `cashflow/Receivables`; credit notes keep their negative amounts.
+- `sync/Deleted` names the invoice for type 13, so deleted invoices are flagged in
+  `accounting_invoice`; their lines are not flagged one by one.
+"""
+
+
+def _source(f: FieldMap) -> str:
+    if f.read == "computed":
+        return "computed" + (f" from {', '.join(f.select)}" if f.select else "")
+    if f.read == "context":
+        return "the division's setting"
+    source = f"`{f.exact}`" if f.exact else "-"
+    if f.create_exact:
+        source += f" (`{f.create_exact}` on create)"
+    if f.read not in ("identity", "computed", "context"):
+        source += f" ({f.read})"
+    return source
+
+
+def _model(model: Model) -> str:
+    ops = ", ".join(sorted(model.operations))
+    lines = [
+        f"## {model.name}",
+        "",
+        model.description,
+        "",
+        f"- model id `{model.model_id}`; Exact entity `{model.entity}` (key `{model.key}`)",
+        f"- read from `{model.read_path}` ({model.read_kind}); App Center scope `{model.scope}`",
+        f"- operations: {ops}"
+        + (f"; natural key `{model.natural_key}`" if model.natural_key else ""),
+    ]
+    if model.deleted_type is not None:
+        lines.append(f"- deletions: `sync/Deleted` EntityType {model.deleted_type}")
+    if model.write_refusal:
+        lines.append(f"- writes: {model.write_refusal}")
+    lines += ["", "| property | type | Exact | writable |", "|---|---|---|---|"]
+    if model.has_timestamp:
+        lines.append(f"| `{TIMESTAMP_PROPERTY}` | integer | `Timestamp` | no |")
+    for f in model.fields:
+        required = " (required on create)" if f.required_on_create else ""
+        writable = ("yes" if f.is_writable else "no") + required
+        lines.append(f"| `{f.unified}` | {f.type} | {_source(f)} | {writable} |")
+    return "\n".join(lines)
+
+
+def render() -> str:
+    return INTRO + "\n" + "\n\n".join(_model(m) for m in MODELS.values()) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
