@@ -280,3 +280,71 @@ def _catalog_of(config: Path, selected: set[str]) -> Path:
 
 def _all_accounts(sandbox: Sandbox) -> set[tuple[int, str]]:
     return exact_keys(sandbox, "crm/Accounts", "ID")
+
+
+def test_unselected_streams_cost_no_call_and_selected_properties_drive_select(
+    sandbox: Sandbox, run_tap: RunTap, tap_config: Config
+) -> None:
+    config = tap_config()
+    catalog_path = _catalog_of(config, {"generic_company"})
+    catalog = json.loads(catalog_path.read_text())
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            prop = entry["breadcrumb"][-1] if entry["breadcrumb"] else None
+            if stream["tap_stream_id"] == "generic_company" and prop in ("email", "phone"):
+                entry["metadata"]["selected"] = False
+    sandbox.clear_calls()
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.stderr
+    used = {key for key in sandbox.calls()["by_endpoint"] if key.startswith("GET ")}
+    assert used == {"GET sync/CRM/Accounts", "GET sync/Deleted"}
+    companies = run.records("generic_company")
+    assert companies
+    assert all("email" not in r and "phone" not in r and "name" in r for r in companies)
+
+
+def test_spent_daily_budget_stops_cleanly_with_state_and_resumes(
+    sandbox: Sandbox, run_tap: RunTap, tap_config: Config, sandbox_keys: Keys
+) -> None:
+    expected = sandbox_keys("crm/Accounts")
+    sandbox.set_limits(minutely=100000, daily=5)
+    config = tap_config()
+    stopped = run_tap(config)
+    assert stopped.returncode != 0
+    assert "resume" in stopped.stderr
+    assert "resets at" in stopped.stderr
+    sandbox.set_limits(daily=100000)
+    resumed = run_tap(config, state=stopped.final_state)
+    assert resumed.returncode == 0, resumed.stderr
+    assert stopped.keys("generic_company") | resumed.keys("generic_company") == expected
+
+
+def test_discover_with_check_permissions_names_the_stream_and_scope(
+    sandbox: Sandbox, tap_config: Config, tmp_path: Path
+) -> None:
+    reader_token = sandbox.mint_refresh_token("sandbox-crm-reader")
+    config = tap_config(
+        client_id="sandbox-crm-reader",
+        refresh_token=reader_token,
+        token_store=str(tmp_path / "reader-tokens.json"),
+        check_permissions=True,
+    )
+    refused = subprocess.run(
+        [TAP, "--config", str(config), "--discover"], capture_output=True, text=True, check=False
+    )
+    assert refused.returncode != 0
+    assert "logistics.items" in refused.stderr
+    skipping = tap_config(
+        client_id="sandbox-crm-reader",
+        refresh_token=reader_token,
+        token_store=str(tmp_path / "reader-tokens.json"),
+        check_permissions=True,
+        skip_unauthorized_streams=True,
+    )
+    done = subprocess.run(
+        [TAP, "--config", str(skipping), "--discover"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    names = {s["tap_stream_id"] for s in json.loads(done.stdout)["streams"]}
+    assert "generic_company" in names
+    assert "accounting_invoice_item" not in names
