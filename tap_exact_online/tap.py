@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from datetime import datetime
 from functools import cached_property
 
@@ -122,6 +122,10 @@ TAP_SETTINGS = th.PropertiesList(
 )
 
 
+HELD_PAGE_ROWS = 100
+"""First pages up to this size are kept from the permission probe until their stream runs."""
+
+
 class TapExactOnline(Tap):
     """Exact Online's unified models, incrementally, per division."""
 
@@ -191,7 +195,8 @@ class TapExactOnline(Tap):
 
         That first page is the permission probe: a stream the app's scopes do not cover
         fails here, before anything was emitted, and a stream it does cover costs no extra
-        call. Deletions are read first, so a first sync can skip the ones it cannot see.
+        call when its page is small (the incremental case) and is kept for the sync.
+        Deletions are read first, so a first sync can skip the ones it cannot see.
         """
         opened: dict[tuple[str, int], Iterator[RecordPage] | None] = {}
         refusals: list[str] = []
@@ -215,6 +220,13 @@ class TapExactOnline(Tap):
                     refusal = self.api.refusal(stream.name, division, error)
                     refusals.append(refusal.message)
                     opened[(stream.name, division)] = None
+                    continue
+                if first is not None and len(first.records) > HELD_PAGE_ROWS:
+                    # A big first page (a full sync): not worth holding in memory next to
+                    # every other stream's; its one extra call is lost among many pages.
+                    if isinstance(pages, Generator):
+                        pages.close()
+                    opened[(stream.name, division)] = stream.open_pages(division)
                     continue
                 head = [] if first is None else [first]
                 opened[(stream.name, division)] = itertools.chain(head, pages)
