@@ -404,6 +404,11 @@ class ExactOnline:
             else "Grant the app the scope of this endpoint in the Exact App Center."
         )
         said = (error.exact_message or error.message).rstrip(".")
+        if "wrongdivision" in said.lower().replace(" ", ""):
+            grant = (
+                f"The logged-in user cannot reach division {division}: fix `divisions` "
+                "(`exact-online check` lists the reachable ones)."
+            )
         message = f"stream {stream} in division {division}: {said}. {grant}"
         return PermissionCheck(stream, division, False, scope, message)
 

@@ -43,14 +43,20 @@ class ExactError(Exception):
             if self.division is not None:
                 where += f" (division {self.division})"
             parts.append(where + ":")
-        parts.append(self.message)
+        parts.append(_sentence(self.message))
         if self.exact_message and self.exact_message not in self.message:
-            parts.append(f"Exact says: {self.exact_message}")
+            parts.append(_sentence(f"Exact says: {self.exact_message}"))
         if self.reason and self.reason not in (self.exact_message or ""):
             parts.append(f"(Reason: {self.reason})")
         if self.hint:
-            parts.append(self.hint)
+            parts.append(_sentence(self.hint))
         return " ".join(parts)
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with a full stop, so joined parts read as sentences."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?:)" else text + "."
 
 
 class ConfigError(ExactError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from singer_sdk import Stream
+from singer_sdk import Stream, singerlib
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from singer_sdk.singerlib.encoding.simple import StateMessage
@@ -43,6 +43,20 @@ class ExactStream(Stream):
         super().__init__(tap, schema=tap.api.schema(name), name=name)
         self.replication_key = replication_key
         self.primary_keys = [PARTITION_KEY, "id"]
+
+    @override
+    def apply_catalog(self, catalog: singerlib.Catalog) -> None:
+        """Let Meltano's ``forced-replication-method`` metadata win over the discovered one.
+
+        The SDK prefers the catalog entry's top-level ``replication_method`` (INCREMENTAL
+        from discovery), so ``metadata: {"*": {forced-replication-method: FULL_TABLE}}``
+        (a full refresh with ACTIVATE_VERSION for hard deletes) would be ignored.
+        """
+        super().apply_catalog(catalog)
+        entry = catalog.get_stream(self.name)
+        forced = entry.metadata.root.forced_replication_method if entry else None
+        if forced:
+            self.forced_replication_method = forced
 
     # -- partitions --------------------------------------------------------------
 

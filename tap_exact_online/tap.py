@@ -204,11 +204,16 @@ class TapExactOnline(Tap):
             self.deletion_feed.load(division)
             refused = self.deletion_feed.refusal(division)
             if refused is not None:
+                said = (refused.exact_message or refused.message).rstrip(".")
+                fix = (
+                    "the logged-in user cannot reach this division: fix `divisions`"
+                    if "WrongDivision" in said
+                    else "grant the app the scope of sync/Deleted (Organization "
+                    "administration) in the App Center"
+                )
                 refusals.append(
                     f"sync/Deleted in division {division} (deletions of "
-                    f"{', '.join(sorted(self.deletion_feed.streams))}): "
-                    f"{(refused.exact_message or refused.message).rstrip('.')}. Grant the app "
-                    "the scope of sync/Deleted (Organization administration) in the App Center"
+                    f"{', '.join(sorted(self.deletion_feed.streams))}): {said}; {fix}"
                 )
             for stream in self._exact_streams():
                 if not stream.selected:
@@ -278,5 +283,14 @@ class TapExactOnline(Tap):
         sys.exit(3)
 
 
+def main() -> None:
+    """The console script: Exact's errors end the run with one clear line, no traceback."""
+    try:
+        TapExactOnline.cli()
+    except ExactError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    TapExactOnline.cli()
+    main()

@@ -12,7 +12,7 @@ from singer_sdk.target_base import Target
 from typing_extensions import override
 
 from exact_online_core.config import ExactConfig
-from exact_online_core.errors import ConfigError
+from exact_online_core.errors import ConfigError, ExactError
 from exact_online_core.mappings import parse_custom_streams, parse_field_mappings
 from target_exact_online.context import WriteContext
 from target_exact_online.results import summary_text
@@ -52,9 +52,8 @@ class TargetExactOnline(Target):
                     "rotated tokens are kept in token_store."),
         th.Property("token_store", th.StringType,
                     description="File that keeps the rotating tokens, shared with the tap."),
-        th.Property("divisions", th.CustomType({"anyOf": [
-                        {"type": "array", "items": {"type": "integer"}},
-                        {"type": "string"}, {"type": "integer"}]}),
+        th.Property("divisions", th.CustomType({"type": ["array", "string", "integer", "null"],
+                                                "items": {"type": ["integer", "string"]}}),
                     description="Division codes the target may write to; the first is the "
                     "default for records without a division ('all' or empty: the user's "
                     "current division is the default)."),
@@ -159,5 +158,14 @@ class TargetExactOnline(Target):
             sys.exit(1)
 
 
+def main() -> None:
+    """The console script: Exact's errors end the run with one clear line, no traceback."""
+    try:
+        TargetExactOnline.cli()
+    except ExactError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    TargetExactOnline.cli()
+    main()
