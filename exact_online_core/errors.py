@@ -56,7 +56,7 @@ class ExactError(Exception):
 def _sentence(text: str) -> str:
     """``text`` ending with a full stop, so joined parts read as sentences."""
     text = text.strip()
-    return text if not text or text[-1] in ".!?:)" else text + "."
+    return text if not text or text[-1] in ".!?:" else text + "."
 
 
 class ConfigError(ExactError):

@@ -201,50 +201,61 @@ class TapExactOnline(Tap):
         opened: dict[tuple[str, int], Iterator[RecordPage] | None] = {}
         refusals: list[str] = []
         for division in self.divisions:
-            self.deletion_feed.load(division)
-            refused = self.deletion_feed.refusal(division)
-            if refused is not None:
-                said = (refused.exact_message or refused.message).rstrip(".")
-                fix = (
-                    "the logged-in user cannot reach this division: fix `divisions`"
-                    if "WrongDivision" in said
-                    else "grant the app the scope of sync/Deleted (Organization "
-                    "administration) in the App Center"
-                )
-                refusals.append(
-                    f"sync/Deleted in division {division} (deletions of "
-                    f"{', '.join(sorted(self.deletion_feed.streams))}): {said}; {fix}"
-                )
+            unreachable = self._load_deletions(division, refusals)
             for stream in self._exact_streams():
                 if not stream.selected:
                     continue
-                pages = stream.open_pages(division)
+                opened[(stream.name, division)] = None
+                if unreachable:
+                    continue
                 try:
-                    first = next(pages, None)
+                    opened[(stream.name, division)] = self._first_page(stream, division)
                 except PermissionDeniedError as error:
-                    refusal = self.api.refusal(stream.name, division, error)
-                    refusals.append(refusal.message)
-                    opened[(stream.name, division)] = None
-                    continue
-                if first is not None and len(first.records) > HELD_PAGE_ROWS:
-                    # A big first page (a full sync): not worth holding in memory next to
-                    # every other stream's; its one extra call is lost among many pages.
-                    if isinstance(pages, Generator):
-                        pages.close()
-                    opened[(stream.name, division)] = stream.open_pages(division)
-                    continue
-                head = [] if first is None else [first]
-                opened[(stream.name, division)] = itertools.chain(head, pages)
+                    if _wrong_division(error):
+                        refusals.append(_unreachable(division, error))
+                        unreachable = True
+                    else:
+                        refusals.append(self.api.refusal(stream.name, division, error).message)
         if refusals:
             if not self.config.get("skip_unauthorized_streams"):
                 raise ExactError(
-                    "The Exact Online app may not read every selected stream: "
-                    + "; ".join(refusals)
-                    + ". Grant the scopes, deselect the streams, or set skip_unauthorized_streams."
+                    "The Exact Online app may not read every selected stream:\n  - "
+                    + "\n  - ".join(refusals)
+                    + "\nFix these, deselect the streams, or set skip_unauthorized_streams "
+                    "to skip them with a warning."
                 )
             for message in refusals:
                 self.logger.warning("Skipping %s", message)
         return opened
+
+    def _load_deletions(self, division: int, refusals: list[str]) -> bool:
+        """Read the division's deletions; True when the division is out of reach."""
+        self.deletion_feed.load(division)
+        refused = self.deletion_feed.refusal(division)
+        if refused is None:
+            return False
+        if _wrong_division(refused):
+            refusals.append(_unreachable(division, refused))
+            return True
+        streams = ", ".join(sorted(self.deletion_feed.streams))
+        refusals.append(
+            f"sync/Deleted in division {division} (deletions of {streams}): "
+            f"{_said(refused)}. Grant the app the scope of sync/Deleted (Organization "
+            "administration) in the App Center."
+        )
+        return False
+
+    def _first_page(self, stream: ExactStream, division: int) -> Iterator[RecordPage]:
+        """The stream's pages with the first one already read (and kept when small)."""
+        pages = stream.open_pages(division)
+        first = next(pages, None)
+        if first is not None and len(first.records) > HELD_PAGE_ROWS:
+            # A big first page (a full sync): not worth holding in memory next to every
+            # other stream's; its one extra call is lost among many pages.
+            if isinstance(pages, Generator):
+                pages.close()
+            return stream.open_pages(division)
+        return itertools.chain([] if first is None else [first], pages)
 
     def opened_pages(self, stream: str, division: int) -> Iterator[RecordPage] | None:
         """The pre-opened pages of ``stream`` in ``division``; None when it is skipped."""
@@ -281,6 +292,21 @@ class TapExactOnline(Tap):
             division,
         )
         sys.exit(3)
+
+
+def _said(error: ExactError) -> str:
+    return (error.exact_message or error.message).rstrip(".")
+
+
+def _wrong_division(error: ExactError) -> bool:
+    return "wrongdivision" in _said(error).lower().replace(" ", "")
+
+
+def _unreachable(division: int, error: ExactError) -> str:
+    return (
+        f"division {division}: the logged-in user cannot reach it ({_said(error)}). Fix "
+        "`divisions` (`exact-online check` lists the reachable ones)."
+    )
 
 
 def main() -> None:
