@@ -16,6 +16,7 @@ from typing_extensions import override
 
 from exact_online_core.api import ExactOnline, RecordPage
 from exact_online_core.config import REGIONS, ExactConfig
+from exact_online_core.console import run
 from exact_online_core.errors import (
     ConfigError,
     DailyLimitExceededError,
@@ -310,12 +311,8 @@ def _unreachable(division: int, error: ExactError) -> str:
 
 
 def main() -> None:
-    """The console script: Exact's errors end the run with one clear line, no traceback."""
-    try:
-        TapExactOnline.cli()
-    except ExactError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    """The console script: bad input files and Exact's errors end with one clear line."""
+    run(TapExactOnline.cli)
 
 
 if __name__ == "__main__":

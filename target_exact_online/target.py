@@ -12,7 +12,8 @@ from singer_sdk.target_base import Target
 from typing_extensions import override
 
 from exact_online_core.config import ExactConfig
-from exact_online_core.errors import ConfigError, ExactError
+from exact_online_core.console import run
+from exact_online_core.errors import ConfigError
 from exact_online_core.mappings import parse_custom_streams, parse_field_mappings
 from target_exact_online.context import WriteContext
 from target_exact_online.results import summary_text
@@ -159,12 +160,8 @@ class TargetExactOnline(Target):
 
 
 def main() -> None:
-    """The console script: Exact's errors end the run with one clear line, no traceback."""
-    try:
-        TargetExactOnline.cli()
-    except ExactError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(1)
+    """The console script: bad input files and Exact's errors end with one clear line."""
+    run(TargetExactOnline.cli)
 
 
 if __name__ == "__main__":
