@@ -124,7 +124,10 @@ TAP_SETTINGS = th.PropertiesList(
 
 
 HELD_PAGE_ROWS = 100
-"""First pages up to this size are kept from the permission probe until their stream runs."""
+"""First pages up to this size are always kept from the permission probe for their stream."""
+
+MAX_BIG_PAGES_HELD = 16
+"""Larger first pages (full syncs) kept at most: memory stays bounded with many divisions."""
 
 
 class TapExactOnline(Tap):
@@ -190,6 +193,8 @@ class TapExactOnline(Tap):
 
     # -- permissions and the first pages -------------------------------------------
 
+    _big_pages_held = 0
+
     @cached_property
     def _opened(self) -> dict[tuple[str, int], Iterator[RecordPage] | None]:
         """Before any record: the first page of every selected stream in every division.
@@ -251,11 +256,13 @@ class TapExactOnline(Tap):
         pages = stream.open_pages(division)
         first = next(pages, None)
         if first is not None and len(first.records) > HELD_PAGE_ROWS:
-            # A big first page (a full sync): not worth holding in memory next to every
-            # other stream's; its one extra call is lost among many pages.
-            if isinstance(pages, Generator):
-                pages.close()
-            return stream.open_pages(division)
+            if self._big_pages_held >= MAX_BIG_PAGES_HELD:
+                # Many divisions syncing in full: holding every first page would cost memory;
+                # read this one again later (one extra call among many pages).
+                if isinstance(pages, Generator):
+                    pages.close()
+                return stream.open_pages(division)
+            self._big_pages_held += 1
         return itertools.chain([] if first is None else [first], pages)
 
     def opened_pages(self, stream: str, division: int) -> Iterator[RecordPage] | None:
