@@ -96,10 +96,24 @@ port_in_use() {
 }
 
 running_port() {
-  # Our server runs when pg_ctl says so; its port is line 4 of postmaster.pid.
+  # Our server runs when pg_ctl says so and it answers; its port is line 4 of postmaster.pid.
   [ -f "$DATA/postmaster.pid" ] || return 1
+  local port
+  port="$(sed -n 4p "$DATA/postmaster.pid")"
   as_server_user "$BINDIR/pg_ctl" status -D "$DATA" >/dev/null 2>&1 || return 1
-  sed -n 4p "$DATA/postmaster.pid"
+  "$BINDIR/pg_isready" -q -h "$SOCKETS" -p "$port" -t 5 || return 1
+  echo "$port"
+}
+
+clear_stale_pid() {
+  # A server killed hard (or left a zombie) keeps postmaster.pid; a new one would refuse to
+  # start next to it. Only called when nothing answers on the recorded port.
+  if [ -f "$DATA/postmaster.pid" ]; then
+    log "removing the stale $DATA/postmaster.pid of a server that no longer answers"
+    as_server_user rm -f "$DATA/postmaster.pid"
+  fi
+  # Its socket lock files name the dead server's PID too (which may belong to another process now).
+  as_server_user rm -f "$SOCKETS"/.s.PGSQL.* 2>/dev/null || true
 }
 
 pick_port() {
@@ -174,6 +188,7 @@ if PORT="$(running_port)"; then
   :
 else
   init_cluster
+  clear_stale_pid
   PORT="$(pick_port)"
   start_server "$PORT"
 fi
