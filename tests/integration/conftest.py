@@ -59,3 +59,13 @@ def run_tap(tmp_path: Path) -> Callable[..., TapRun]:
 def sandbox_keys(sandbox: Sandbox) -> Iterator[Callable[..., set[tuple[int, str]]]]:
     sandbox.set_limits(minutely=100000, daily=100000)
     yield lambda path, key="ID", **kw: exact_keys(sandbox, path, key, **kw)
+
+
+@pytest.fixture
+def config_file(settings: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An ``exact-online`` config file for the sandbox, with no EXACT_ONLINE_* overrides."""
+    for name in ("CONFIG", "CLIENT_ID", "BASE_URL", "DIVISIONS", "WEBHOOK_SECRET"):
+        monkeypatch.delenv(f"EXACT_ONLINE_{name}", raising=False)
+    path = tmp_path / "exact.json"
+    path.write_text(json.dumps({**settings, "webhook_secret": "sandbox-webhook-secret"}))
+    return str(path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,15 +13,6 @@ from werkzeug.wrappers import Request, Response
 
 from exact_online_core.cli import main
 from exact_online_sandbox.server import Sandbox
-
-
-@pytest.fixture
-def config_file(settings: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    for name in ("CONFIG", "CLIENT_ID", "BASE_URL", "DIVISIONS"):
-        monkeypatch.delenv(f"EXACT_ONLINE_{name}", raising=False)
-    path = tmp_path / "exact.json"
-    path.write_text(json.dumps(settings))
-    return str(path)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:

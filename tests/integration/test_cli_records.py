@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from exact_online_core.cli import main
 from exact_online_sandbox.server import Sandbox
-
-
-@pytest.fixture
-def config_file(settings: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    for name in ("CONFIG", "CLIENT_ID", "BASE_URL", "DIVISIONS"):
-        monkeypatch.delenv(f"EXACT_ONLINE_{name}", raising=False)
-    path = tmp_path / "exact.json"
-    path.write_text(json.dumps(settings))
-    return str(path)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -16,15 +16,6 @@ from exact_online_sandbox.server import Sandbox
 
 
 @pytest.fixture
-def config_file(settings: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    for name in ("CONFIG", "CLIENT_ID", "BASE_URL", "DIVISIONS", "WEBHOOK_SECRET"):
-        monkeypatch.delenv(f"EXACT_ONLINE_{name}", raising=False)
-    path = tmp_path / "exact.json"
-    path.write_text(json.dumps({**settings, "webhook_secret": "sandbox-webhook-secret"}))
-    return str(path)
-
-
-@pytest.fixture
 def callback_url(tmp_path: Path, sandbox: Sandbox) -> Iterator[str]:
     """A receiver (no fetching) in a thread, to answer Exact's validation POST."""
     event_log = EventLog(tmp_path / "events.jsonl")
