@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from exact_online_core.cli import build_parser, main
-from exact_online_core.cli._common import load_settings
+from exact_online_cli import build_parser, main
+from exact_online_cli._common import load_settings
 from exact_online_core.errors import ConfigError
 
 

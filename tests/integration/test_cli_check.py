@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from exact_online_core.cli import main
+from exact_online_cli import main
 from exact_online_sandbox.server import Sandbox
 
 READER = "sandbox-crm-reader"  # scopes: crm.accounts:read only

@@ -18,8 +18,8 @@ import requests
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Response
 
+from exact_online_cli import main
 from exact_online_core.auth import broker_from_config
-from exact_online_core.cli import main
 from exact_online_core.config import ExactConfig
 from exact_online_core.http import ExactClient
 from exact_online_sandbox.oauth import SCOPE_CATALOGUE
@@ -53,7 +53,7 @@ def login_settings(sandbox: Sandbox, tmp_path: Path) -> dict[str, Any]:
 
 
 def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "exact_online_core.cli", *args]
+    return [sys.executable, "-m", "exact_online_cli", *args]
 
 
 def clean_env() -> dict[str, str]:

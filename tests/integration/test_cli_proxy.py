@@ -11,7 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from exact_online_core.cli import main
+from exact_online_cli import main
 from exact_online_sandbox.server import Sandbox
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from exact_online_core.cli import main
+from exact_online_cli import main
 from exact_online_sandbox.server import Sandbox
 
 

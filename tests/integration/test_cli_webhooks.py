@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from exact_online_core.cli import main
+from exact_online_cli import main
 from exact_online_core.webhooks import EventLog, Receiver, make_receiver_server
 from exact_online_sandbox.server import Sandbox
 

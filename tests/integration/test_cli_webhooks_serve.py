@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from exact_online_core.cli import main
+from exact_online_cli import main
 from exact_online_sandbox.server import Sandbox
 
 DIVISION = 100001
@@ -37,7 +37,7 @@ class ReceiverProcess:
     def start(self) -> ReceiverProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EXACT_ONLINE_")}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "exact_online_core.cli", "webhooks", "serve", "--port",
+            [sys.executable, "-m", "exact_online_cli", "webhooks", "serve", "--port",
              str(self.port), "--log", str(self.log), "--config", self.config],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )

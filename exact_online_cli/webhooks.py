@@ -8,7 +8,7 @@ import signal
 import sys
 from typing import Any
 
-from exact_online_core.cli._common import (
+from exact_online_cli._common import (
     Context,
     Formatter,
     add_command,

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from exact_online_core.cli._common import (
+from exact_online_cli._common import (
     Context,
     Formatter,
     add_command,

@@ -16,8 +16,8 @@ import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from exact_online_cli._common import Context, add_command
 from exact_online_core.auth import broker_from_config
-from exact_online_core.cli._common import Context, add_command
 from exact_online_core.config import ExactConfig
 from exact_online_core.errors import AuthError, ConfigError, ExactError
 from exact_online_core.http import ExactClient

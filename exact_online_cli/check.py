@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from exact_online_core.cli._common import Context, add_command, division_arg, print_json
+from exact_online_cli._common import Context, add_command, division_arg, print_json
 from exact_online_core.errors import ExactError, PermissionDeniedError
 
 DESCRIPTION = """\

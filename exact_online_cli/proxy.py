@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from exact_online_core.cli._common import (
+from exact_online_cli._common import (
     Context,
     add_command,
     division_arg,

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from exact_online_cli._common import add_command, load_settings
 from exact_online_core.auth import broker_from_config
-from exact_online_core.cli._common import add_command, load_settings
 from exact_online_core.config import ExactConfig
 from exact_online_core.errors import ConfigError
 from exact_online_core.http import ExactClient

@@ -14,8 +14,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from exact_online_core.cli import check, demo, login, proxy, records, webhooks
-from exact_online_core.cli._common import CONFIG_HELP, Formatter, common_options
+from exact_online_cli import check, demo, login, proxy, records, webhooks
+from exact_online_cli._common import CONFIG_HELP, Formatter, common_options
 from exact_online_core.errors import ExactError
 
 DESCRIPTION = """\

@@ -1,0 +1,47 @@
+"""The layout is the architecture: which package may import which, checked on the source."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CONNECTOR = ("exact_online_core", "exact_online_cli", "tap_exact_online", "target_exact_online")
+
+FORBIDDEN: dict[str, tuple[str, ...]] = {
+    "exact_online_core": (
+        "exact_online_cli",
+        "exact_online_sandbox",
+        "tap_exact_online",
+        "target_exact_online",
+    ),
+    "exact_online_sandbox": CONNECTOR,
+    "tap_exact_online": ("exact_online_cli", "exact_online_sandbox", "target_exact_online"),
+    "target_exact_online": ("exact_online_cli", "exact_online_sandbox", "tap_exact_online"),
+}
+
+
+def imported_packages(package: str) -> dict[str, set[str]]:
+    """Top-level package names each module of ``package`` imports, by module path."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN), ids=str)
+def test_package_imports_nothing_above_or_beside_it(package: str) -> None:
+    offences = {
+        module: sorted(names & set(FORBIDDEN[package]))
+        for module, names in imported_packages(package).items()
+        if names & set(FORBIDDEN[package])
+    }
+    assert offences == {}, f"{package} imports what it must not: {offences}"
