@@ -24,6 +24,7 @@ from exact_online_core.errors import (
     PermissionDeniedError,
 )
 from exact_online_core.odata import parse_date
+from exact_online_core.version import DISTRIBUTION
 from tap_exact_online.client import ExactStream
 from tap_exact_online.deletions import DeletionFeed
 from tap_exact_online.streams import build_streams
@@ -134,6 +135,7 @@ class TapExactOnline(Tap):
     """Exact Online's unified models, incrementally, per division."""
 
     name = "tap-exact-online"
+    package_name = DISTRIBUTION
     message_writer_class = MsgSpecWriter
     """msgspec instead of simplejson for the Singer output: about 15 % of the tap's CPU
     (singer-sdk[msgspec]; docs/benchmarks.md)."""
