@@ -73,13 +73,15 @@ class ExactStream(Stream):
         pages = self.exact_tap.opened_pages(self.name, division)
         if pages is None:
             return  # refused by Exact and skip_unauthorized_streams is set
-        rows = 0
+        rows, logged = 0, -1
         try:
             for page in pages:
                 yield from page.records
                 self.checkpoint(context, page.bookmark, page.state)
                 rows += len(page.records)
-                self.log_progress(division, rows)
+                if rows != logged:  # a state-only page (invoices' receivables) adds no line
+                    self.log_progress(division, rows)
+                    logged = rows
             if self.deletes:
                 yield from self.deleted_records(context, division)
         except DailyLimitExceededError as exc:

@@ -27,6 +27,7 @@ from exact_online_core.odata import parse_date
 from exact_online_core.version import DISTRIBUTION
 from tap_exact_online.client import ExactStream
 from tap_exact_online.deletions import DeletionFeed
+from tap_exact_online.metrics import request_metrics
 from tap_exact_online.streams import build_streams
 
 CONNECTION_SETTINGS = th.PropertiesList(
@@ -149,13 +150,15 @@ class TapExactOnline(Tap):
     def api(self) -> ExactOnline:
         try:
             config = ExactConfig.from_mapping(self.config)
-            return ExactOnline(
+            api = ExactOnline(
                 config,
                 field_mappings=self.config.get("field_mappings"),
                 custom_streams=self.config.get("custom_streams"),
             )
         except ConfigError as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
+        api.client.on_response = request_metrics(self.metrics_logger)
+        return api
 
     @cached_property
     def divisions(self) -> list[int]:
