@@ -122,6 +122,14 @@ TAP_SETTINGS = th.PropertiesList(
         description="Skip a stream the app's scopes do not cover (with a warning) instead "
         "of failing.",
     ),
+    # The SDK honours this (capability activate-version) but does not declare it itself.
+    th.Property(
+        "emit_activate_version_messages",
+        th.BooleanType,
+        default=False,
+        description="Emit ACTIVATE_VERSION messages on full-table syncs (forced-replication-"
+        "method FULL_TABLE), so a target with hard_delete removes rows deleted in Exact.",
+    ),
 )
 
 
