@@ -141,7 +141,7 @@ MAX_BIG_PAGES_HELD = 16
 
 
 class TapExactOnline(Tap):
-    """Exact Online's unified models, incrementally, per division."""
+    """Exact Online's unified models (contacts, companies, users, workspaces, invoices, invoice lines, items), incrementally per division, deletions included."""  # noqa: E501
 
     name = "tap-exact-online"
     package_name = DISTRIBUTION
