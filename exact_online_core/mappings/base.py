@@ -138,7 +138,7 @@ class Model:
     @property
     def carries_deletions(self) -> bool:
         """Exact logs this model's deletions (sync/Deleted), so records may carry
-        ``_sdc_deleted_at``; users, workspaces and invoice lines never do."""
+        ``_sdc_deleted_at``; users and workspaces never do."""
         return self.deleted_type is not None
 
     @property

@@ -19,7 +19,7 @@ same shape, the CLI lists, gets, creates, updates and deletes them.
 Every record has `id` (string), `division` (integer), `created_at`, `updated_at` (RFC 3339
 UTC); the primary key is `["division", "id"]`. Models whose deletions Exact logs (those with
 a `deletions:` line below) also have `_sdc_deleted_at`, set when Exact deleted the row;
-users, workspaces and invoice lines never carry a deletion, so they do not have it. Models
+users and workspaces never carry a deletion (Exact logs none), so they do not have it. Models
 read from a `sync/` endpoint also carry `exact_timestamp`, Exact's row version (an Int64 per
 division), which is their replication key.
 

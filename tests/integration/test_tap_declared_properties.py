@@ -45,4 +45,4 @@ def test_users_and_workspaces_declare_no_deleted_at(
     schemas = {m["stream"]: m["schema"]["properties"] for m in run.messages
                if m["type"] == "SCHEMA"}
     assert [s for s in schemas if "_sdc_deleted_at" not in schemas[s]] == [
-        "accounting_invoice_line_item", "generic_user", "generic_workspace"]
+        "generic_user", "generic_workspace"]
