@@ -17,6 +17,7 @@ from pathlib import Path
 from exact_online_cli import check, demo, login, proxy, records, webhooks
 from exact_online_cli._common import CONFIG_HELP, Formatter, common_options
 from exact_online_core.errors import ExactError
+from exact_online_core.version import version
 
 DESCRIPTION = """\
 Exact Online from the command line, with your own Exact app (client id, secret, redirect
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", type=Path, default=None, metavar="FILE", help=CONFIG_HELP)
     parser.add_argument("-v", "--verbose", action="store_true", help="log each API call to stderr")
+    parser.add_argument("--version", action="version", version=f"%(prog)s v{version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     login.register(commands, parents)
     check.register(commands, parents)

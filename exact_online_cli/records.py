@@ -14,7 +14,10 @@ from exact_online_cli._common import (
     print_json,
     read_json_object,
 )
-from exact_online_core.mappings import MODELS
+from exact_online_core.mappings import MODELS, get_model, refuse_operation
+
+OPERATIONS = {"get": "retrieve"}
+"""CLI action → model operation where the names differ."""
 
 DESCRIPTION = """\
 List, retrieve, create, update and delete records of a unified model, as JSON, with the same
@@ -123,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         stream = args.model
         if args.action == "list":
             return _list(context, args)
+        if api.custom_stream(stream) is None:  # what Exact forbids, before asking a division
+            refuse_operation(get_model(stream), OPERATIONS.get(args.action, args.action))
         division = context.one_division(args.division)
         if args.action == "get":
             print_json(api.retrieve(stream, division, args.id))

@@ -173,7 +173,7 @@ class ExactOnline:
     def schema(self, stream: str) -> dict[str, Any]:
         custom = self.custom_stream(stream)
         if custom is not None:
-            return custom_stream_schema(custom)
+            return custom_stream_schema(custom, deletions=custom_deleted_type(custom) is not None)
         model = get_model(stream)
         return json_schema(model, self._extra_of(model.name))
 

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from exact_online_core.errors import ConfigError
 from exact_online_core.secrets import Secret
+from exact_online_core.version import version
 
 REGIONS: Mapping[str, str] = {
     "nl": "https://start.exactonline.nl",
@@ -44,7 +45,7 @@ class ExactConfig:
     divisions: Divisions = None
     timeout: float = 60.0
     max_retries: int = 5
-    user_agent: str = "exact-online-connector/0.1 (+singer)"
+    user_agent: str = f"exact-online-connector/{version()} (+singer)"
 
     @property
     def api_root(self) -> str:

@@ -28,6 +28,7 @@ from exact_online_core.errors import (
     TransportError,
     ValidationError,
 )
+from exact_online_core.metrics import RequestObserver, RequestTiming
 from exact_online_core.odata import (
     Page,
     encode_body,
@@ -81,7 +82,8 @@ class ExactClient:
 
     ``calls`` counts HTTP requests sent, ``calls_by_endpoint`` counts them per
     ``(division, endpoint)`` with record keys removed (``crm/Accounts(guid'…')`` →
-    ``crm/Accounts``), which is how Exact budgets errors.
+    ``crm/Accounts``), which is how Exact budgets errors. ``on_response``, when set, is
+    told the endpoint, status and duration of every attempt (the tap's METRIC lines).
     """
 
     def __init__(
@@ -103,6 +105,7 @@ class ExactClient:
         self.rate_limiter = rate_limiter or RateLimiter(clock=clock, sleep=sleep)
         self.calls = 0
         self.calls_by_endpoint: Counter[tuple[int | None, str]] = Counter()
+        self.on_response: RequestObserver | None = None
         self._current_division: int | None = None
         self._random = random.Random()
         base = urlsplit(config.api_root)
@@ -288,7 +291,7 @@ class ExactClient:
                     allow_redirects=False,
                 )
             except TRANSPORT_ERRORS as exc:
-                self._count(division, endpoint)
+                self._count(division, endpoint, method, None, started)
                 reached = not _never_connected(exc)
                 error = TransportError(
                     _transport_message(exc, self.config.timeout),
@@ -304,11 +307,10 @@ class ExactClient:
                     raise error from exc
                 failures = self._retry_or_raise(error, failures, exc)
                 continue
-            self._count(division, endpoint)
-            self.rate_limiter.record(division, response.headers)
             status = response.status_code
-            elapsed_ms = (time.monotonic() - started) * 1000
-            logger.debug("%s %s division=%s status=%s %.0f ms", *ctx.values(), status, elapsed_ms)
+            elapsed = self._count(division, endpoint, method, status, started)
+            self.rate_limiter.record(division, response.headers)
+            logger.debug("%s %s division=%s status=%s %.3f s", *ctx.values(), status, elapsed)
             if status == 429:
                 throttled += 1
                 if throttled > self.config.max_retries:
@@ -378,9 +380,17 @@ class ExactClient:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
-    def _count(self, division: int | None, endpoint: str) -> None:
+    def _count(
+        self, division: int | None, endpoint: str, method: str, status: int | None, started: float
+    ) -> float:
+        """Count one attempt and tell ``on_response``; its duration in seconds."""
+        elapsed = time.monotonic() - started
         self.calls += 1
-        self.calls_by_endpoint[(division, _KEY_SEGMENT.sub("", endpoint))] += 1
+        endpoint = _KEY_SEGMENT.sub("", endpoint)
+        self.calls_by_endpoint[(division, endpoint)] += 1
+        if self.on_response is not None:
+            self.on_response(RequestTiming(method, endpoint, division, status, elapsed))
+        return elapsed
 
     # -- errors ----------------------------------------------------------------------------
 

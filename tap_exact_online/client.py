@@ -73,13 +73,15 @@ class ExactStream(Stream):
         pages = self.exact_tap.opened_pages(self.name, division)
         if pages is None:
             return  # refused by Exact and skip_unauthorized_streams is set
-        rows = 0
+        rows, logged = 0, -1
         try:
             for page in pages:
                 yield from page.records
                 self.checkpoint(context, page.bookmark, page.state)
                 rows += len(page.records)
-                self.log_progress(division, rows)
+                if rows != logged:  # a state-only page (invoices' receivables) adds no line
+                    self.log_progress(division, rows)
+                    logged = rows
             if self.deletes:
                 yield from self.deleted_records(context, division)
         except DailyLimitExceededError as exc:
@@ -138,9 +140,14 @@ class ExactStream(Stream):
             state["replication_key_value"] = bookmark
         if extra:
             state.update(extra)
+        _ = self.stream_state
+        if self.get_batch_config(self.config) is not None:
+            # BATCH mode: the SDK writes STATE right after each BATCH message; one now would
+            # run ahead of records that are still in a batch file not yet announced.
+            self.state_manager.is_flushed = False
+            return
         # Always a STATE after a page, even when nothing moved: the SDK's writer drops a
         # repeated state, and loaders that keep only a trailing STATE would then lose it.
-        _ = self.stream_state
         self._tap.write_message(StateMessage(value=self.tap_state))
         self.state_manager.is_flushed = True
 

@@ -24,8 +24,10 @@ from exact_online_core.errors import (
     PermissionDeniedError,
 )
 from exact_online_core.odata import parse_date
+from exact_online_core.version import DISTRIBUTION
 from tap_exact_online.client import ExactStream
 from tap_exact_online.deletions import DeletionFeed
+from tap_exact_online.metrics import request_metrics
 from tap_exact_online.streams import build_streams
 
 CONNECTION_SETTINGS = th.PropertiesList(
@@ -120,6 +122,14 @@ TAP_SETTINGS = th.PropertiesList(
         description="Skip a stream the app's scopes do not cover (with a warning) instead "
         "of failing.",
     ),
+    # The SDK honours this (capability activate-version) but does not declare it itself.
+    th.Property(
+        "emit_activate_version_messages",
+        th.BooleanType,
+        default=False,
+        description="Emit ACTIVATE_VERSION messages on full-table syncs (forced-replication-"
+        "method FULL_TABLE), so a target with hard_delete removes rows deleted in Exact.",
+    ),
 )
 
 
@@ -131,9 +141,10 @@ MAX_BIG_PAGES_HELD = 16
 
 
 class TapExactOnline(Tap):
-    """Exact Online's unified models, incrementally, per division."""
+    """Exact Online's unified models (contacts, companies, users, workspaces, invoices, invoice lines, items), incrementally per division, deletions included."""  # noqa: E501
 
     name = "tap-exact-online"
+    package_name = DISTRIBUTION
     message_writer_class = MsgSpecWriter
     """msgspec instead of simplejson for the Singer output: about 15 % of the tap's CPU
     (singer-sdk[msgspec]; docs/benchmarks.md)."""
@@ -147,13 +158,15 @@ class TapExactOnline(Tap):
     def api(self) -> ExactOnline:
         try:
             config = ExactConfig.from_mapping(self.config)
-            return ExactOnline(
+            api = ExactOnline(
                 config,
                 field_mappings=self.config.get("field_mappings"),
                 custom_streams=self.config.get("custom_streams"),
             )
         except ConfigError as error:
             raise ConfigValidationError(str(error), errors=[str(error)]) from None
+        api.client.on_response = request_metrics(self.metrics_logger)
+        return api
 
     @cached_property
     def divisions(self) -> list[int]:

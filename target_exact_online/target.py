@@ -15,6 +15,7 @@ from exact_online_core.config import ExactConfig
 from exact_online_core.console import run
 from exact_online_core.errors import ConfigError
 from exact_online_core.mappings import parse_custom_streams, parse_field_mappings
+from exact_online_core.version import DISTRIBUTION
 from target_exact_online.context import WriteContext
 from target_exact_online.results import summary_text
 from target_exact_online.sinks import ExactOnlineSink
@@ -31,6 +32,8 @@ class TargetExactOnline(Target):
     """Writes create, update and delete records of the unified models back to Exact Online."""
 
     name = "target-exact-online"
+    package_name = DISTRIBUTION
+    """All executables ship in one distribution: --version and --about read its metadata."""
     default_sink_class = ExactOnlineSink
 
     config_jsonschema = th.PropertiesList(

@@ -9,6 +9,7 @@ from exact_online_core.mappings.accounting import (
 )
 from exact_online_core.mappings.base import (
     COMMON_PROPERTIES,
+    DELETED_AT,
     EXACT_TZ,
     MODELS,
     TIMESTAMP_PROPERTY,
@@ -51,6 +52,7 @@ __all__ = [
     "ACCOUNTING_INVOICE_ITEM",
     "ACCOUNTING_INVOICE_LINE_ITEM",
     "COMMON_PROPERTIES",
+    "DELETED_AT",
     "EXACT_TZ",
     "GENERIC_COMPANY",
     "GENERIC_CONTACT",

@@ -34,8 +34,12 @@ OPERATIONS = frozenset({"list", "search", "retrieve", "create", "update", "delet
 ALL_OPERATIONS = OPERATIONS
 READ_OPERATIONS = frozenset({"list", "search", "retrieve"})
 
-COMMON_PROPERTIES = ("id", "division", "created_at", "updated_at", "_sdc_deleted_at")
-"""Properties every unified record has; never written to Exact (id goes into the URL)."""
+DELETED_AT = "_sdc_deleted_at"
+"""Set when Exact deleted the row; only on models whose deletions Exact logs."""
+
+COMMON_PROPERTIES = ("id", "division", "created_at", "updated_at", DELETED_AT)
+"""Properties unified records have (``_sdc_deleted_at`` only where deletions arrive); never
+written to Exact (id goes into the URL)."""
 
 TIMESTAMP_PROPERTY = "exact_timestamp"
 """Exact's row version (``Timestamp``) on models read from a ``sync/`` endpoint: the
@@ -132,9 +136,17 @@ class Model:
         return self.read_kind == "sync"
 
     @property
+    def carries_deletions(self) -> bool:
+        """Exact logs this model's deletions (sync/Deleted), so records may carry
+        ``_sdc_deleted_at``; users and workspaces never do."""
+        return self.deleted_type is not None
+
+    @property
     def builtin_properties(self) -> tuple[str, ...]:
+        common = tuple(p for p in COMMON_PROPERTIES
+                       if p != DELETED_AT or self.carries_deletions)
         extra = (TIMESTAMP_PROPERTY,) if self.has_timestamp else ()
-        return (*COMMON_PROPERTIES, *extra, *(f.unified for f in self.fields))
+        return (*common, *extra, *(f.unified for f in self.fields))
 
     def field(self, unified: str) -> FieldMap:
         for f in self.fields:
@@ -196,7 +208,8 @@ def to_unified(
     out["division"] = int(own_division) if own_division is not None else division
     out["created_at"] = _read(model, _CREATED, exact_row.get("Created"))
     out["updated_at"] = _read(model, _MODIFIED, exact_row.get("Modified"))
-    out["_sdc_deleted_at"] = None
+    if model.carries_deletions:
+        out[DELETED_AT] = None
     if model.has_timestamp:
         stamp = exact_row.get("Timestamp")
         out[TIMESTAMP_PROPERTY] = None if stamp is None else int(stamp)
@@ -354,6 +367,7 @@ __all__ = [
     "ALL_OPERATIONS",
     "AUDIT_SPEC",
     "COMMON_PROPERTIES",
+    "DELETED_AT",
     "EXACT_TZ",
     "MODELS",
     "READERS",

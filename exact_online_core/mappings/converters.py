@@ -24,14 +24,20 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, Literal, cast
-from zoneinfo import ZoneInfo
+
+import pendulum
 
 from exact_online_core.odata import parse_date
 
 JsonType = Literal["string", "number", "integer", "boolean", "date-time", "array"]
 
-EXACT_TZ = ZoneInfo("Europe/Amsterdam")
-"""The zone of Exact's wall-clock ``/Date()/`` values (all Exact regions run on CET/CEST)."""
+EXACT_TZ = pendulum.timezone("Europe/Amsterdam")
+"""The zone of Exact's wall-clock ``/Date()/`` values (all Exact regions run on CET/CEST).
+
+pendulum ships the IANA zone database (``tzdata``), so the zone resolves on every host, also
+where the system has none (Windows, slim containers), which plain ``zoneinfo`` does not
+promise. It is a ``zoneinfo.ZoneInfo``: the standard library's conversions apply (an
+ambiguous autumn wall time is read as the earlier, summer-time instant)."""
 
 _ZONE_SUFFIX = re.compile(r"(/Date\(-?\d+[+-]\d{4}\)/|Z|[+-]\d{2}:?\d{2})$")
 

@@ -17,9 +17,11 @@ do not edit by hand. The tap emits one stream per model, the target accepts reco
 same shape, the CLI lists, gets, creates, updates and deletes them.
 
 Every record has `id` (string), `division` (integer), `created_at`, `updated_at` (RFC 3339
-UTC) and `_sdc_deleted_at` (set when Exact deleted the row); the primary key is
-`["division", "id"]`. Models read from a `sync/` endpoint also carry `exact_timestamp`,
-Exact's row version (an Int64 per division), which is their replication key.
+UTC); the primary key is `["division", "id"]`. Models whose deletions Exact logs (those with
+a `deletions:` line below) also have `_sdc_deleted_at`, set when Exact deleted the row;
+users and workspaces never carry a deletion (Exact logs none), so they do not have it. Models
+read from a `sync/` endpoint also carry `exact_timestamp`, Exact's row version (an Int64 per
+division), which is their replication key.
 
 Where this differs from the original contract (shared/docs/models.md), Exact's real
 behaviour decided:

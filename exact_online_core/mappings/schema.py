@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from exact_online_core.mappings.base import (
+    DELETED_AT,
     TIMESTAMP_PROPERTY,
     FieldMap,
     JsonType,
@@ -30,6 +31,11 @@ _BASE: dict[JsonType, dict[str, Any]] = {
     "array": {"type": ["array", "null"]},
 }
 
+DELETED_AT_SCHEMA: dict[str, Any] = {
+    **_BASE["date-time"],
+    "description": "When the row was deleted in Exact (sync/Deleted)",
+}
+
 
 def property_schema(f: FieldMap) -> dict[str, Any]:
     """The (nullable) schema of one mapped property; nested models become object arrays."""
@@ -48,11 +54,9 @@ def _object_schema(model: Model, extra_fields: Iterable[FieldMap]) -> dict[str, 
         "division": {"type": "integer", "description": "Exact division code"},
         "created_at": {**_BASE["date-time"], "description": "Exact Created, in UTC"},
         "updated_at": {**_BASE["date-time"], "description": "Exact Modified, in UTC"},
-        "_sdc_deleted_at": {
-            **_BASE["date-time"],
-            "description": "When the row was deleted in Exact (sync/Deleted)",
-        },
     }
+    if model.carries_deletions:
+        properties[DELETED_AT] = dict(DELETED_AT_SCHEMA)
     if model.has_timestamp:
         properties[TIMESTAMP_PROPERTY] = {
             **_BASE["integer"],
@@ -74,18 +78,21 @@ def json_schema(model: Model | str, extra_fields: Iterable[FieldMap] = ()) -> di
     return {"$schema": DRAFT_07, "description": target.description, **schema}
 
 
-def custom_stream_schema(stream: CustomStream) -> dict[str, Any]:
+def custom_stream_schema(stream: CustomStream, *, deletions: bool = False) -> dict[str, Any]:
     """A permissive draft-07 schema for a custom stream.
 
     Its rows are raw Exact rows and the endpoint is the user's choice, so the property types
     are unknown: each selected property accepts any JSON value (``/Date()/`` values stay
     strings). Only ``division`` (added by the tap, part of the key) is typed and required.
+    ``deletions``: Exact logs the endpoint's deletions, so ``_sdc_deleted_at`` is declared.
     """
     properties: dict[str, Any] = {
         "division": {"type": "integer", "description": "Exact division code"}
     }
     for name in stream.select:
         properties[name] = dict(ANY_JSON)
+    if deletions:
+        properties[DELETED_AT] = dict(DELETED_AT_SCHEMA)
     return {
         "$schema": DRAFT_07,
         "type": "object",

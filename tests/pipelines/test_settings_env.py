@@ -115,8 +115,8 @@ def test_target_settings_from_the_environment_take_effect(
 
 @pytest.mark.parametrize(
     ("plugin", "definition"),
-    [("tap-exact-online", "plugins/extractors/tap-exact-online--exact.yml"),
-     ("target-exact-online", "plugins/loaders/target-exact-online--exact.yml")],
+    [("tap-exact-online", "plugins/extractors/tap-exact-online--exact-online.yml"),
+     ("target-exact-online", "plugins/loaders/target-exact-online--exact-online.yml")],
 )
 def test_hub_definition_file_declares_every_setting(plugin: str, definition: str) -> None:
     import yaml  # type: ignore[import-untyped]  # (installed with Meltano)

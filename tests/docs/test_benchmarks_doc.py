@@ -1,0 +1,121 @@
+"""docs/benchmarks.md and README's figures are benchmarks/results.json's, and its account of the
+reliability suite counts the tests that exist."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+RESULTS: dict[str, Any] = json.loads((ROOT / "benchmarks" / "results.json").read_text())
+SIZES = {run["rows"]: run for run in RESULTS["sizes"]}
+RELIABILITY = ROOT / "tests" / "reliability"
+
+
+def table_rows(text: str, header_start: str) -> list[list[str]]:
+    """The cells of the markdown table whose header row starts with ``header_start``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def thousands(value: float) -> str:
+    return f"{round(value):,}"
+
+
+def literal(path: Path, name: str) -> Any:
+    """A module-level literal (dict, tuple) of a test module, read without importing it."""
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else (
+            node.targets[0] if isinstance(node, ast.Assign) else None)
+        if isinstance(target, ast.Name) and target.id == name and node.value is not None:
+            return node.value
+    raise AssertionError(f"{path.name} has no {name}")
+
+
+def dict_size(path: Path, name: str) -> int:
+    value = literal(path, name)
+    assert isinstance(value, ast.Dict)
+    return len(value.keys)
+
+
+def test_whole_run_table_is_the_results_file() -> None:
+    rows = table_rows(DOC, "| rows | API calls full / no-change |")
+    assert [row[0] for row in rows] == [thousands(size) for size in SIZES]
+    for row, run in zip(rows, SIZES.values(), strict=True):
+        assert row[1:] == [
+            f"{thousands(run['full_total_calls'])} / {run['no_change_total_calls']}",
+            thousands(run["tap_records_per_s"]), thousands(run["tap_cpu_records_per_s"]),
+            thousands(run["floor_records_per_s"]), f"{run['ratio_to_floor']:.2f}",
+            f"{thousands(run['tap_peak_rss_mb'])} MB", thousands(run["sandbox_rows_per_s"]),
+            f"{thousands(run['sandbox_peak_rss_mb'])} MB",
+        ]
+
+
+def test_calls_per_stream_table_is_the_results_file() -> None:
+    rows = table_rows(DOC, "| rows | generic_company |")
+    streams = ["generic_company", "generic_contact", "accounting_invoice_item",
+               "accounting_invoice (+ line items)"]
+    for row, run in zip(rows, SIZES.values(), strict=True):
+        assert row[1:] == [f"{run['full_calls'][s]} / {run['no_change_calls'][s]} / "
+                           f"{run['floor_calls'][s]}" for s in streams]
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_fixed_calls_of_a_sync_add_up_as_the_text_says(size: int) -> None:
+    run = SIZES[size]
+    other = run["other_full_calls"]
+    listed = dict(re.findall(r"`(?:GET )?([\w/]+)` (\d+)", DOC.split("The other calls", 1)[1]
+                             .split("no-change sync", 1)[0]))
+    assert {k.removeprefix("GET "): v for k, v in other.items() if k.startswith("GET ")} == {
+        name: int(count) for name, count in listed.items()}
+    in_all = re.search(r"one token refresh \((\d+) in\s+all\)", DOC)
+    assert in_all and int(in_all.group(1)) == sum(other.values())
+    no_change = re.search(r"no-change sync (\d+) calls in all", DOC)
+    assert no_change and int(no_change.group(1)) == run["no_change_total_calls"]
+
+
+def test_target_paragraph_is_the_results_file() -> None:
+    target = RESULTS["target"]
+    windows = ", ".join(str(n) for n in target["full_windows"])
+    assert f"{target['records']} creates" in DOC
+    assert f"({len(target['full_windows'])} windows: {windows})" in DOC
+    assert f"**{target['budget_fraction']:.3f} of the budget**" in DOC
+    assert f"**{target['responses_429']}** responses 429" in DOC
+
+
+def test_readme_summary_table_is_the_results_file() -> None:
+    rows = table_rows(README, "| rows | API calls, full / no-change sync")
+    for row, run in zip(rows, SIZES.values(), strict=True):
+        assert row[1:] == [
+            f"{thousands(run['full_total_calls'])} / {run['no_change_total_calls']}",
+            thousands(run["tap_cpu_records_per_s"]), f"{thousands(run['tap_peak_rss_mb'])} MB"]
+
+
+def test_fault_case_count_is_the_fault_tests() -> None:
+    faults = dict_size(RELIABILITY / "test_faults.py", "FAULTS")
+    assert f"`test_faults.py` ({faults} cases)" in DOC
+
+
+def test_malformed_file_case_count_is_the_bad_input_tests() -> None:
+    path = RELIABILITY / "test_bad_input.py"
+    cases = 2 * dict_size(path, "BAD_CONFIGS") + dict_size(path, "BAD_CATALOGS")
+    assert f"catalog…` ({cases} cases)" in DOC
+
+
+def test_doc_names_no_xfail_or_helper_the_suite_does_not_have() -> None:
+    suite = "\n".join(p.read_text(encoding="utf-8") for p in RELIABILITY.glob("*.py"))
+    for name in ("xfail", "KNOWN_TRACEBACKS"):
+        assert (name in DOC) <= (name in suite), name
