@@ -57,7 +57,41 @@ class RecordInvalid(Exception):
 def canonical_hash(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # surrogatepass: a record with a lone surrogate still gets a key for its failed result
+    # (valid text hashes exactly as before, so existing ledgers keep matching)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def surrogate_problems(record: Mapping[str, Any]) -> list[str]:
+    """Where the record holds a lone surrogate (a ``\\ud800`` escape in the JSON): text that
+    is not Unicode, which Exact cannot store and the ledger cannot key."""
+    problems: list[str] = []
+    stack: list[tuple[str, Any]] = [(str(k), v) for k, v in record.items()]
+    stack.reverse()
+    while stack and len(problems) < 5:
+        where, value = stack.pop()
+        if isinstance(value, Mapping):
+            stack.extend(reversed([(f"{where}.{k}", v) for k, v in value.items()]))
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{where}[{i}]", v) for i, v in enumerate(value)]))
+        if _has_surrogate(where):
+            shown = where.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+            problems.append(f'property name "{shown[:80]}" contains a lone surrogate: not '
+                            "valid Unicode text")
+        elif isinstance(value, str) and _has_surrogate(value):
+            shown = value.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+            problems.append(f'{where}: "{shown[:60]}" contains a lone surrogate (a \\ud800-'
+                            "style escape on its own): not valid Unicode text, Exact Online "
+                            "cannot store it")
+    return problems
 
 
 def without_sdc(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,6 +212,9 @@ class RecordPlanner:
     def plan(self, record: Mapping[str, Any]) -> Plan:
         operation = self.operation(record)
         key = self.input_key(record, operation)
+        broken = surrogate_problems(record)
+        if broken:
+            raise RecordInvalid("; ".join(broken), operation=operation, input_key=key)
         problems = _schema_errors(self.input_validator, record, "input schema")
         division: int | None = None
         try:
