@@ -103,8 +103,7 @@ def parse_line(raw: str | bytes) -> dict[str, Any] | None:
         raise InputProblem(f"not valid JSON ({exc})") from None
     if not isinstance(message, dict):
         raise InputProblem(f"not a Singer message: a JSON {_kind(message)}, not an object")
-    stream = message.get("stream")
-    stream = stream if isinstance(stream, str) else None
+    stream = _stream_of(message)
     kind = message.get("type")
     if not isinstance(kind, str):
         raise InputProblem('not a Singer message: it has no "type"', stream)
@@ -115,6 +114,11 @@ def parse_line(raw: str | bytes) -> dict[str, Any] | None:
     if constants:
         raise InputProblem("; ".join(sorted(_constants(message))), stream)
     return message
+
+
+def _stream_of(message: dict[str, Any] | None) -> str | None:
+    stream = message.get("stream") if isinstance(message, dict) else None
+    return stream if isinstance(stream, str) else None
 
 
 def _kind(value: Any) -> str:
@@ -158,7 +162,7 @@ class LineReader(SimpleSingerReader):
                 callback = callbacks.get(message["type"])
                 if callback is None:
                     raise InputProblem(f"unknown message type {message['type'][:40]!r}",
-                                       message.get("stream"))
+                                       _stream_of(message))
                 callback(message)
                 stats[message["type"]] += 1
             except TargetStopped as stop:
@@ -169,10 +173,9 @@ class LineReader(SimpleSingerReader):
                 self._report(problem)
             except Exception as exc:  # a record the SDK's machinery could not handle
                 logger.debug("line %d could not be processed", self.line_number, exc_info=True)
-                stream = message.get("stream") if isinstance(message, dict) else None
                 self._report(InputProblem(
                     f"could not be processed ({type(exc).__name__}: {str(exc)[:300]})",
-                    stream if isinstance(stream, str) else None))
+                    _stream_of(message)))
         return stats
 
     def _report(self, problem: InputProblem) -> None:

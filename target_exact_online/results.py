@@ -29,6 +29,10 @@ INPUT = "(input)"
 """The stream of a result for an input line whose stream is not known (not JSON, say)."""
 
 
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+"""Characters some line readers split on (Python's ``str.splitlines``): written escaped."""
+
+
 @dataclass
 class RecordResult:
     stream: str
@@ -59,7 +63,8 @@ class ResultsFile:
         self.closed = False
 
     def _write(self, line: dict[str, Any]) -> None:
-        self._file.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        text = json.dumps(line, ensure_ascii=False, default=str)
+        self._file.write(text.translate(_LINE_BREAKS) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
@@ -23,6 +23,7 @@ from target_exact_online.reader import InputProblem, LineReader
 from target_exact_online.results import INPUT, RecordResult, summary_text
 from target_exact_online.sinks import ExactOnlineSink
 from target_exact_online.streams import StreamRefusedError
+from target_exact_online.validation import schema_problem
 from target_exact_online.writer import FatalWriteError
 
 DEFAULT_RESULTS = "target-exact-online.results.jsonl"
@@ -171,25 +172,32 @@ class TargetExactOnline(Target):
             raise InputProblem('SCHEMA message without a "stream" name')
         schema = message_dict.get("schema")
         keys = message_dict.get("key_properties")
+        problem: str | None = None
         if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
-            self._refuse(stream, 'its "schema" is not a JSON Schema object with "properties"')
+            problem = 'its "schema" is not a JSON Schema object with "properties"'
         elif keys is not None and (not isinstance(keys, list)
                                    or not all(isinstance(k, str) for k in keys)):
-            self._refuse(stream, '"key_properties" must be a list of property names')
+            problem = '"key_properties" must be a list of property names'
         else:
-            try:
-                super()._process_schema_message(message_dict)
-            except TargetStopped:
-                raise
-            except StreamRefusedError as exc:
-                self._refuse(stream, str(exc))
-            except Exception as exc:
-                self._refuse(stream, f"its SCHEMA cannot be used ({type(exc).__name__}: "
-                                     f"{str(exc)[:300]})")
-            else:
-                self._refused.pop(stream, None)
+            problem = schema_problem(schema)
+        if problem is not None:
+            if stream in self.mapper.stream_maps and stream not in self._refused:
+                # a broken SCHEMA for a stream already being written: only this line fails
+                raise InputProblem(f"{problem}; the stream's earlier SCHEMA stays in effect",
+                                   stream)
+            self._refuse(stream, problem)
+        try:
+            super()._process_schema_message(message_dict)
+        except TargetStopped:
+            raise
+        except StreamRefusedError as exc:
+            self._refuse(stream, str(exc))
+        except Exception as exc:
+            self._refuse(stream, f"its SCHEMA cannot be used ({type(exc).__name__}: "
+                                 f"{str(exc)[:300]})")
+        self._refused.pop(stream, None)
 
-    def _refuse(self, stream: str, reason: str) -> None:
+    def _refuse(self, stream: str, reason: str) -> NoReturn:
         """A stream refused at its SCHEMA: one failed result now, one per record later."""
         line = self._line()
         self._refused[stream] = f"stream {stream} was refused at its SCHEMA (line {line}): " \
@@ -224,8 +232,9 @@ class TargetExactOnline(Target):
 
     @override
     def _process_batch_message(self, message_dict: dict[str, Any]) -> None:
+        stream = message_dict.get("stream")
         raise InputProblem("BATCH messages are not supported: send RECORD messages",
-                           message_dict.get("stream"))
+                           stream if isinstance(stream, str) else None)
 
     @override
     def _process_activate_version_message(self, message_dict: dict[str, Any]) -> None:

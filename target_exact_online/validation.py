@@ -8,6 +8,7 @@ operation, malformed GUID references, the division.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -30,7 +31,7 @@ from exact_online_core.mappings.converters import parse_rfc3339
 from target_exact_online.streams import StreamRefusedError, StreamSpec, resolve_stream
 
 __all__ = ["Plan", "RecordInvalid", "RecordPlanner", "StreamRefusedError", "StreamSpec",
-           "resolve_stream"]
+           "resolve_stream", "schema_problem"]
 
 Operation = Literal["create", "update", "delete"]
 
@@ -366,7 +367,33 @@ def _without_required(schema: Any) -> Any:
     return schema
 
 
+def schema_problem(schema: Mapping[str, Any]) -> str | None:
+    """Why a stream's SCHEMA cannot check its records (None: it can), as the planner uses it."""
+    try:
+        _validator(_without_required(dict(schema)))
+    except StreamRefusedError as exc:
+        return str(exc)
+    return None
+
+
+_VALIDATORS: dict[str, Any] = {}
+"""Validators by schema: checking a schema against its metaschema is the slow part."""
+
+
 def _validator(schema: Mapping[str, Any]) -> Any:
+    try:  # repr keeps Decimal('1.5') apart from the string "1.5"
+        key = json.dumps(schema, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        return _checked_validator(schema)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        validator = _checked_validator(copy.deepcopy(schema))
+        if len(_VALIDATORS) < 64:
+            _VALIDATORS[key] = validator
+    return validator
+
+
+def _checked_validator(schema: Mapping[str, Any]) -> Any:
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
     try:
         cls.check_schema(schema)

@@ -54,6 +54,9 @@ BAD_LINES: dict[str, tuple[str, str]] = {
             '"code": "NAN1", "credit_limit": NaN}}',
             "record.credit_limit: NaN is not a JSON number"),
     "state-without-value": ('{"type": "STATE"}', '"value"'),
+    "broken-schema-of-a-stream-being-written": (
+        '{"type": "SCHEMA", "stream": "generic_company", "schema": {"properties": {}}, '
+        '"key_properties": false}', "the stream's earlier SCHEMA stays in effect"),
     "batch": ('{"type": "BATCH", "stream": "generic_company", "encoding": {}, "manifest": []}',
               "BATCH"),
 }
