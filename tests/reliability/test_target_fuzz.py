@@ -37,7 +37,7 @@ from exact_online_sandbox.server import Sandbox
 from .conftest import Secrets, connector_settings
 
 FAST_EXAMPLES = 1000
-SLOW_EXAMPLES = 3000
+SLOW_EXAMPLES = 2000
 CODES = itertools.count()
 RUNS = itertools.count()
 
