@@ -126,8 +126,9 @@ class Ledger:
                 problem = (f"is locked by another program (SQLite: {text}); close whatever "
                            "holds it open and run again")
             elif "not a database" in text or "malformed" in text or "corrupt" in text:
-                problem = (f"is not a SQLite ledger or is damaged (SQLite: {text}); move it "
-                           "away, or point ledger_path at the right file")
+                problem = (f"is not a SQLite ledger or is damaged (SQLite: {text}); point "
+                           "ledger_path at the right file or restore it (an empty ledger "
+                           "forgets what earlier runs wrote)")
             else:
                 problem = f"cannot be used (SQLite: {text})"
         self.close()
