@@ -20,6 +20,7 @@ from exact_online_core.errors import (
     LoginRequiredError,
     NotFoundError,
     PermissionDeniedError,
+    ReadBackError,
     ValidationError,
 )
 from exact_online_core.http import ExactClient
@@ -428,7 +429,7 @@ class ExactOnline:
         model = get_model(stream)
         key, row = self._writer.create(model, division, record, strict)
         if model is ACCOUNTING_INVOICE or row is None:
-            return self.retrieve(model.name, division, key)
+            return self._read_back(model.name, division, key, "created")
         return self._ctx(division).unify(model, row)
 
     def update(
@@ -442,10 +443,22 @@ class ExactOnline:
             path = entity_path(self._writer.custom(custom, "update"), None, id)
             body = {k: v for k, v in record.items() if k not in ("division", *custom.primary_keys)}
             self.client.put(path, body, division=division)
-            return self.retrieve(stream, division, id)
+            return self._read_back(stream, division, id, "updated")
         model = get_model(stream)
         self._writer.update(model, division, id, record, strict)
-        return self.retrieve(model.name, division, id)
+        return self._read_back(model.name, division, id, "updated")
+
+    def _read_back(self, stream: str, division: int, id: str, done: str) -> dict[str, Any]:
+        """The stored record after a write Exact confirmed; a failed read keeps the id
+        (``ReadBackError``), so the caller never takes the write for one that did not land."""
+        try:
+            return self.retrieve(stream, division, id)
+        except ExactError as exc:
+            raise ReadBackError(
+                f"{stream} {id} was {done} in division {division}, but reading it back "
+                f"failed: {exc}",
+                exact_id=id, status=exc.status,
+            ) from exc
 
     def delete(self, stream: str, division: int, id: str) -> None:
         custom = self.custom_stream(stream)

@@ -127,3 +127,12 @@ class TransportError(ExactError):
 
 class MalformedResponseError(ExactError):
     """Exact answered with a body that is not the JSON it documents."""
+
+
+class ReadBackError(ExactError):
+    """The write was applied and ``exact_id`` is known, but reading the stored record back
+    failed: the record exists, do not write it again."""
+
+    def __init__(self, message: str, *, exact_id: str, **kwargs: Any) -> None:
+        self.exact_id = exact_id
+        super().__init__(message, **kwargs)

@@ -7,7 +7,7 @@ nothing talks HTTP (not even the token endpoint), and the ledger is opened read-
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,8 @@ from exact_online_core.mappings import (
     parse_custom_streams,
     parse_field_mappings,
 )
+from target_exact_online.errors import TargetStopped
+from target_exact_online.guard import DEFAULT_LIMIT
 from target_exact_online.ledger import Ledger
 from target_exact_online.results import ResultsFile
 from target_exact_online.streams import StreamSpec, resolve_stream
@@ -29,9 +31,11 @@ if TYPE_CHECKING:
 
 class WriteContext:
     def __init__(self, config: Mapping[str, Any], *, results_path: Path, ledger_path: Path,
-                 logger: logging.Logger) -> None:
+                 logger: logging.Logger, line: Callable[[], int | None] = lambda: None) -> None:
         self.config = config
         self.logger = logger
+        self.line = line
+        """The input line being processed (for results and messages)."""
         self.dry_run = bool(config.get("dry_run"))
         self.exact_config = ExactConfig.from_mapping(config)
         self.field_mappings: dict[str, tuple[FieldMapping, ...]] = parse_field_mappings(
@@ -39,8 +43,16 @@ class WriteContext:
         self.custom_streams: tuple[CustomStream, ...] = parse_custom_streams(
             config.get("custom_streams"))
         self.external_id: str | None = config.get("external_id") or None
-        self.results = ResultsFile(results_path, dry_run=self.dry_run)
-        self.ledger = Ledger(ledger_path, read_only=self.dry_run)
+        try:
+            self.results = ResultsFile(results_path, dry_run=self.dry_run)
+        except OSError as exc:
+            raise TargetStopped(f"results file {results_path} cannot be written: "
+                                f"{exc.strerror or exc}") from None
+        try:
+            self.ledger = Ledger(ledger_path, read_only=self.dry_run, owner=self.results.run_id)
+        except TargetStopped:
+            self.results.close()
+            raise
         self.api: ExactOnline | None = None
         if not self.dry_run:
             from exact_online_core.api import ExactOnline
@@ -48,7 +60,9 @@ class WriteContext:
             self.api = ExactOnline(self.exact_config,
                                    field_mappings=config.get("field_mappings"),
                                    custom_streams=config.get("custom_streams"))
-        self.writer = RecordWriter(self.api, self.ledger, dry_run=self.dry_run, logger=logger)
+        limit = config.get("error_limit")
+        self.writer = RecordWriter(self.api, self.ledger, dry_run=self.dry_run, logger=logger,
+                                   error_limit=DEFAULT_LIMIT if limit is None else int(limit))
         self._default_division: int | None = None
         self._division_known = False
         mode = "DRY RUN: nothing is written, " if self.dry_run else ""

@@ -3,7 +3,9 @@
 The file is appended to (a replay after a crash keeps the first run's lines); every line
 carries the run's ``run_id``. Records are ``{"type": "record", ...}`` lines, the summary at
 the end is one ``{"type": "summary", ...}`` line per stream. Lines are flushed and fsynced
-as they are written. Nothing secret is ever written here: only stream names, input keys
+as they are written; each record line names the input ``line`` it came from. An input line
+that is not a usable Singer message gets a ``failed`` line too, under the stream it names or
+``(input)``. Nothing secret is ever written here: only stream names, input keys
 (an external id or a hash), Exact ids, outcomes and error messages (which the core redacts).
 """
 
@@ -18,10 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Outcome = Literal["created", "updated", "deleted", "unchanged", "failed", "unknown"]
+Outcome = Literal["created", "updated", "deleted", "unchanged", "not_found", "failed",
+                  "unknown"]
 OUTCOMES: tuple[Outcome, ...] = (
-    "created", "updated", "deleted", "unchanged", "failed", "unknown"
+    "created", "updated", "deleted", "unchanged", "not_found", "failed", "unknown"
 )
+INPUT = "(input)"
+"""The stream of a result for an input line whose stream is not known (not JSON, say)."""
+
+
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+"""Characters some line readers split on (Python's ``str.splitlines``): written escaped."""
 
 
 @dataclass
@@ -35,6 +44,7 @@ class RecordResult:
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
     call: str | None = None  # dry run: the call that would be made
+    line: int | None = None  # the input line the record came from
 
 
 class ResultsFile:
@@ -45,12 +55,16 @@ class ResultsFile:
         self.dry_run = dry_run
         self.run_id = uuid.uuid4().hex
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        # A lone surrogate (from a \\ud800 escape in the input) is written as that same JSON
+        # escape, so every line stays valid UTF-8 and reads back to the value it names.
+        self._file = open(self.path, "a", encoding="utf-8",  # noqa: SIM115
+                          errors="backslashreplace")
         self.counts: dict[str, Counter[str]] = {}
         self.closed = False
 
     def _write(self, line: dict[str, Any]) -> None:
-        self._file.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+        text = json.dumps(line, ensure_ascii=False, default=str)
+        self._file.write(text.translate(_LINE_BREAKS) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -67,6 +81,7 @@ class ResultsFile:
             "exact_id": result.exact_id,
             "outcome": result.outcome,
             "error": result.error,
+            "line": result.line,
         }
         if result.warnings:
             line["warnings"] = result.warnings

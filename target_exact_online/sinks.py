@@ -14,10 +14,9 @@ from singer_sdk.sinks import RecordSink
 from typing_extensions import override
 
 from exact_online_core.errors import ExactError
-from target_exact_online.results import RecordResult, summary_text
-from target_exact_online.streams import StreamRefusedError
+from target_exact_online.results import RecordResult
 from target_exact_online.validation import RecordInvalid, RecordPlanner
-from target_exact_online.writer import FatalWriteError
+from target_exact_online.writer import FatalWriteError, is_fatal
 
 if TYPE_CHECKING:
     from singer_sdk.target_base import Target
@@ -37,20 +36,15 @@ class ExactOnlineSink(RecordSink):
         # Parse nothing into datetime objects: values go to the core as RFC 3339 strings.
         self.schema = _without_formats(self.schema)
         self.context: WriteContext = target.write_context  # type: ignore[attr-defined]
-        try:
-            self.spec = self.context.spec(stream_name)
-            self.planner = RecordPlanner(
-                self.spec, self.original_schema,
-                external_id=self.context.external_id,
-                default_division=lambda: self.context.default_division,
-                allowed_divisions=self.context.allowed_divisions,
-            )
-        except StreamRefusedError as exc:
-            self.logger.error("%s", exc)
-            self.context.results.add(RecordResult(
-                stream=stream_name, operation=None, input_key=None, outcome="failed",
-                error=str(exc)))
-            raise
+        # StreamRefusedError (users, workspaces, unknown streams, a broken schema) reaches
+        # the target, which fails this stream's records one by one.
+        self.spec = self.context.spec(stream_name)
+        self.planner = RecordPlanner(
+            self.spec, self.original_schema,
+            external_id=self.context.external_id,
+            default_division=lambda: self.context.default_division,
+            allowed_divisions=self.context.allowed_divisions,
+        )
 
     # -- keep _sdc_deleted_at, drop the other metadata ----------------------------------------
 
@@ -74,31 +68,28 @@ class ExactOnlineSink(RecordSink):
 
     @override
     def process_record(self, record: dict[str, Any], context: dict[str, Any]) -> None:
-        results = self.context.results
+        line = self.context.line()
         try:
             plan = self.planner.plan(record)
         except RecordInvalid as exc:
             result = RecordResult(stream=self.spec.name, operation=exc.operation,
                                   input_key=exc.input_key, outcome="failed",
-                                  division=exc.division, error=f"invalid record: {exc}")
+                                  division=exc.division, error=f"invalid record: {exc}",
+                                  line=line)
         except ExactError as exc:  # finding the default division failed
             result = RecordResult(stream=self.spec.name, operation=None, input_key=None,
-                                  outcome="failed", error=str(exc))
+                                  outcome="failed", error=str(exc), line=line)
+            if is_fatal(exc):
+                raise FatalWriteError(str(exc), result) from exc
         else:
-            try:
-                result = self.context.writer.write(plan)
-            except FatalWriteError as exc:
-                results.add(exc.result)
-                self.logger.error("Stopping: %s", exc)
-                for entry in results.write_summary():
-                    self.logger.info("Summary %s", summary_text(entry))
-                raise
-        results.add(result)
+            result = self.context.writer.write(plan, line)
+        self.context.results.add(result)
         self._log(result)
 
     def _log(self, result: RecordResult) -> None:
-        what = (f"{result.stream} {result.operation} {result.input_key} -> {result.outcome}"
-                f"{f' {result.exact_id}' if result.exact_id else ''}")
+        where = f" (line {result.line})" if result.line is not None else ""
+        what = (f"{result.stream} {result.operation} {result.input_key}{where} -> "
+                f"{result.outcome}{f' {result.exact_id}' if result.exact_id else ''}")
         if result.outcome in ("failed", "unknown"):
             self.logger.error("%s: %s", what, result.error)
         else:

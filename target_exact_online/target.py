@@ -1,10 +1,10 @@
-"""target-exact-online: settings, the shared write context, STATE and the end-of-run summary."""
+"""target-exact-online: settings, the shared write context, the input's messages, STATE, the end."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
@@ -17,8 +17,14 @@ from exact_online_core.errors import ConfigError
 from exact_online_core.mappings import parse_custom_streams, parse_field_mappings
 from exact_online_core.version import DISTRIBUTION
 from target_exact_online.context import WriteContext
-from target_exact_online.results import summary_text
+from target_exact_online.errors import TargetStopped
+from target_exact_online.guard import DEFAULT_LIMIT, EXACT_LIMIT
+from target_exact_online.reader import InputProblem, LineReader
+from target_exact_online.results import INPUT, RecordResult, summary_text
 from target_exact_online.sinks import ExactOnlineSink
+from target_exact_online.streams import StreamRefusedError
+from target_exact_online.validation import schema_problem
+from target_exact_online.writer import FatalWriteError
 
 DEFAULT_RESULTS = "target-exact-online.results.jsonl"
 LEDGER_NAME = "target-exact-online.ledger.sqlite"
@@ -35,6 +41,7 @@ class TargetExactOnline(Target):
     package_name = DISTRIBUTION
     """All executables ship in one distribution: --version and --about read its metadata."""
     default_sink_class = ExactOnlineSink
+    message_reader_class = LineReader
 
     config_jsonschema = th.PropertiesList(
         # connection (the same settings as the tap and the core)
@@ -85,7 +92,12 @@ class TargetExactOnline(Target):
                     description="Exit 0 (and emit STATE) even when records failed."),
         th.Property("dry_run", th.BooleanType, default=False,
                     description="Validate and map everything and log the calls that would "
-                    "be made; write nothing (no call to Exact at all)."),
+                    "be made; write nothing (no call to Exact at all) and pass no STATE on."),
+        th.Property("error_limit", th.IntegerType, default=DEFAULT_LIMIT,
+                    description="Stop the run once this many calls to one endpoint in one "
+                    "division were refused (400/401/403/404) within an hour, earlier runs "
+                    f"included: Exact blocks an app for an hour after {EXACT_LIMIT}. 0 turns "
+                    f"this guard off ({DEFAULT_LIMIT})."),
     ).to_dict()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -93,6 +105,12 @@ class TargetExactOnline(Target):
         self.max_parallelism = 1  # records are written in input order
         self._context: WriteContext | None = None
         self._state_withheld = False
+        self._refused: dict[str, str] = {}
+        """Streams refused at their SCHEMA, with the reason: their records fail one by one."""
+        reader = self.message_reader
+        if isinstance(reader, LineReader):
+            reader.on_problem = self._input_problem
+            reader.on_stop = self._stopped
         if kwargs.get("validate_config", True):
             self._check_settings()
 
@@ -113,8 +131,119 @@ class TargetExactOnline(Target):
             ledger = self.config.get("ledger_path")
             ledger_path = Path(ledger).expanduser() if ledger else results.parent / LEDGER_NAME
             self._context = WriteContext(dict(self.config), results_path=results,
-                                         ledger_path=ledger_path, logger=self.logger)
+                                         ledger_path=ledger_path, logger=self.logger,
+                                         line=self._line)
         return self._context
+
+    def _line(self) -> int | None:
+        reader = self.message_reader
+        return reader.line_number if isinstance(reader, LineReader) else None
+
+    # -- the input's messages: anything unusable fails alone ---------------------------------
+
+    def _input_problem(self, line: int, problem: InputProblem) -> None:
+        """An input line that cannot be used: a failed result, and the run goes on."""
+        stream = problem.stream if problem.stream is not None else INPUT
+        error = f"line {line}: {problem}"
+        self.write_context.results.add(RecordResult(
+            stream=stream, operation=None, input_key=None, outcome="failed", error=error,
+            line=line))
+        if problem.quiet:
+            self.logger.debug("%s: %s", stream, error)
+        else:
+            self.logger.error("%s: %s", stream, error)
+
+    def _stopped(self, stop: TargetStopped) -> None:
+        """The run stops: the record that stopped it and the summary are in the results."""
+        context = self._context
+        if context is None or context.results.closed:
+            return
+        if isinstance(stop, FatalWriteError):
+            context.results.add(stop.result)
+        self.logger.error("Stopping: %s", stop)
+        for entry in context.results.write_summary():
+            self.logger.info("Summary %s", summary_text(entry))
+        context.close()
+
+    @override
+    def _process_schema_message(self, message_dict: dict[str, Any]) -> None:
+        stream = message_dict.get("stream")
+        if not isinstance(stream, str) or not stream:
+            raise InputProblem('SCHEMA message without a "stream" name')
+        schema = message_dict.get("schema")
+        keys = message_dict.get("key_properties")
+        problem: str | None = None
+        if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+            problem = 'its "schema" is not a JSON Schema object with "properties"'
+        elif keys is not None and (not isinstance(keys, list)
+                                   or not all(isinstance(k, str) for k in keys)):
+            problem = '"key_properties" must be a list of property names'
+        else:
+            problem = schema_problem(schema)
+        if problem is not None:
+            if stream in self.mapper.stream_maps and stream not in self._refused:
+                # a broken SCHEMA for a stream already being written: only this line fails
+                raise InputProblem(f"{problem}; the stream's earlier SCHEMA stays in effect",
+                                   stream)
+            self._refuse(stream, problem)
+        try:
+            super()._process_schema_message(message_dict)
+        except TargetStopped:
+            raise
+        except StreamRefusedError as exc:
+            self._refuse(stream, str(exc))
+        except Exception as exc:
+            self._refuse(stream, f"its SCHEMA cannot be used ({type(exc).__name__}: "
+                                 f"{str(exc)[:300]})")
+        self._refused.pop(stream, None)
+
+    def _refuse(self, stream: str, reason: str) -> NoReturn:
+        """A stream refused at its SCHEMA: one failed result now, one per record later."""
+        line = self._line()
+        self._refused[stream] = f"stream {stream} was refused at its SCHEMA (line {line}): " \
+                                f"{reason}"
+        self.mapper.stream_maps.pop(stream, None)
+        self._sinks_active.pop(stream, None)
+        raise InputProblem(reason, stream)
+
+    @override
+    def _process_record_message(self, message_dict: dict[str, Any]) -> None:
+        stream = message_dict.get("stream")
+        if not isinstance(stream, str):
+            raise InputProblem('RECORD message without a "stream" name')
+        if stream in self._refused:
+            raise InputProblem(self._refused[stream], stream, quiet=True)
+        if "record" not in message_dict:
+            raise InputProblem('RECORD message without a "record"', stream)
+        record = message_dict["record"]
+        if not isinstance(record, dict):
+            kind = "array" if isinstance(record, list) else type(record).__name__
+            raise InputProblem(f"the record is a JSON {kind}, not an object", stream)
+        if stream not in self.mapper.stream_maps:
+            raise InputProblem(f"RECORD for stream {stream!r} before its SCHEMA message",
+                               stream)
+        super()._process_record_message(message_dict)
+
+    @override
+    def _process_state_message(self, message_dict: dict[str, Any]) -> None:
+        if not isinstance(message_dict.get("value"), dict):
+            raise InputProblem('STATE message whose "value" is not an object')
+        super()._process_state_message(message_dict)
+
+    @override
+    def _process_batch_message(self, message_dict: dict[str, Any]) -> None:
+        stream = message_dict.get("stream")
+        raise InputProblem("BATCH messages are not supported: send RECORD messages",
+                           stream if isinstance(stream, str) else None)
+
+    @override
+    def _process_activate_version_message(self, message_dict: dict[str, Any]) -> None:
+        stream = message_dict.get("stream")
+        if not isinstance(stream, str) or stream not in self.mapper.stream_maps:
+            raise InputProblem("ACTIVATE_VERSION for a stream without a SCHEMA",
+                               stream if isinstance(stream, str) else None)
+        self.logger.info("%s: ACTIVATE_VERSION ignored (Exact Online rows are written one by "
+                         "one; deletions come as records with _sdc_deleted_at)", stream)
 
     @override
     def get_sink(self, stream_name: str, *, record: dict[str, Any] | None = None,
@@ -127,6 +256,12 @@ class TargetExactOnline(Target):
 
     @override
     def _write_state_message(self, state: dict[str, Any]) -> None:
+        if self.config.get("dry_run"):
+            if not self._state_withheld:
+                self.logger.info("dry run: STATE is not passed on, so the next real run "
+                                 "writes these records")
+            self._state_withheld = True
+            return
         context = self._context
         if (context is not None and not self.config.get("allow_failures")
                 and (context.results.failed or context.results.unknown)):
@@ -163,8 +298,17 @@ class TargetExactOnline(Target):
 
 
 def main() -> None:
-    """The console script: bad input files and Exact's errors end with one clear line."""
-    run(TargetExactOnline.cli)
+    """The console script: bad input files, Exact's errors and a stopped run end with one
+    clear ``error:`` line and exit status 1."""
+    run(_cli)
+
+
+def _cli() -> None:
+    try:
+        TargetExactOnline.cli()
+    except TargetStopped as stop:
+        print(f"error: {stop}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

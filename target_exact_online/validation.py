@@ -8,6 +8,7 @@ operation, malformed GUID references, the division.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
@@ -30,7 +31,7 @@ from exact_online_core.mappings.converters import parse_rfc3339
 from target_exact_online.streams import StreamRefusedError, StreamSpec, resolve_stream
 
 __all__ = ["Plan", "RecordInvalid", "RecordPlanner", "StreamRefusedError", "StreamSpec",
-           "resolve_stream"]
+           "resolve_stream", "schema_problem"]
 
 Operation = Literal["create", "update", "delete"]
 
@@ -57,7 +58,41 @@ class RecordInvalid(Exception):
 def canonical_hash(value: Any) -> str:
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # surrogatepass: a record with a lone surrogate still gets a key for its failed result
+    # (valid text hashes exactly as before, so existing ledgers keep matching)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def surrogate_problems(record: Mapping[str, Any]) -> list[str]:
+    """Where the record holds a lone surrogate (a ``\\ud800`` escape in the JSON): text that
+    is not Unicode, which Exact cannot store and the ledger cannot key."""
+    problems: list[str] = []
+    stack: list[tuple[str, Any]] = [(str(k), v) for k, v in record.items()]
+    stack.reverse()
+    while stack and len(problems) < 5:
+        where, value = stack.pop()
+        if isinstance(value, Mapping):
+            stack.extend(reversed([(f"{where}.{k}", v) for k, v in value.items()]))
+        elif isinstance(value, list):
+            stack.extend(reversed([(f"{where}[{i}]", v) for i, v in enumerate(value)]))
+        if _has_surrogate(where):
+            shown = where.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+            problems.append(f'property name "{shown[:80]}" contains a lone surrogate: not '
+                            "valid Unicode text")
+        elif isinstance(value, str) and _has_surrogate(value):
+            shown = value.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+            problems.append(f'{where}: "{shown[:60]}" contains a lone surrogate (a \\ud800-'
+                            "style escape on its own): not valid Unicode text, Exact Online "
+                            "cannot store it")
+    return problems
 
 
 def without_sdc(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,6 +213,9 @@ class RecordPlanner:
     def plan(self, record: Mapping[str, Any]) -> Plan:
         operation = self.operation(record)
         key = self.input_key(record, operation)
+        broken = surrogate_problems(record)
+        if broken:
+            raise RecordInvalid("; ".join(broken), operation=operation, input_key=key)
         problems = _schema_errors(self.input_validator, record, "input schema")
         division: int | None = None
         try:
@@ -329,7 +367,33 @@ def _without_required(schema: Any) -> Any:
     return schema
 
 
+def schema_problem(schema: Mapping[str, Any]) -> str | None:
+    """Why a stream's SCHEMA cannot check its records (None: it can), as the planner uses it."""
+    try:
+        _validator(_without_required(dict(schema)))
+    except StreamRefusedError as exc:
+        return str(exc)
+    return None
+
+
+_VALIDATORS: dict[str, Any] = {}
+"""Validators by schema: checking a schema against its metaschema is the slow part."""
+
+
 def _validator(schema: Mapping[str, Any]) -> Any:
+    try:  # repr keeps Decimal('1.5') apart from the string "1.5"
+        key = json.dumps(schema, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        return _checked_validator(schema)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        validator = _checked_validator(copy.deepcopy(schema))
+        if len(_VALIDATORS) < 64:
+            _VALIDATORS[key] = validator
+    return validator
+
+
+def _checked_validator(schema: Mapping[str, Any]) -> Any:
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
     try:
         cls.check_schema(schema)

@@ -264,3 +264,21 @@ def test_line_items_with_a_filter_read_the_bulk_lines(api: ExactOnline, sandbox:
     got = list(api.list("accounting_invoice_line_item", DIVISION, filter="Quantity gt 5"))
     assert got and all(r["quantity"] > 5 for r in got)
     assert sandbox.calls()["by_endpoint"].get("GET bulk/SalesInvoice/SalesInvoiceLines") == 1
+
+
+def test_a_confirmed_create_whose_read_back_fails_raises_with_the_new_id(
+    api: ExactOnline, client: ExactClient, sandbox: Sandbox
+) -> None:
+    from exact_online_core.errors import ReadBackError
+
+    customer, item = a_company(api)["id"], an_item(api)["id"]
+    sandbox.inject_fault("*/salesinvoice/SalesInvoices*", method="GET", kind="status",
+                         status=404, count=50)
+    with pytest.raises(ReadBackError) as caught:
+        api.create("accounting_invoice", DIVISION, {
+            "customer_company_id": customer, "journal": "70",
+            "line_items": [{"item_id": item, "quantity": 1, "price_per_unit": 2.0}]})
+    sandbox.clear_faults()
+    assert "reading it back failed" in str(caught.value)
+    assert api.retrieve("accounting_invoice", DIVISION, caught.value.exact_id)["id"] == \
+        caught.value.exact_id

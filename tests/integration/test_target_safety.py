@@ -163,11 +163,14 @@ def test_user_stream_is_refused_at_its_schema(
     config = target_config(settings, tmp_path)
     sandbox.clear_calls()
     run = run_target(config, tmp_path, DATA / "users_refused.singer")
-    assert run.returncode != 0
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
     assert "no write API" in run.stderr
-    [result] = run.records
-    assert (result["stream"], result["outcome"]) == ("generic_user", "failed")
-    assert "no write API" in result["error"]
+    at_schema, its_record = run.records
+    assert [(r["stream"], r["outcome"], r["line"]) for r in run.records] == [
+        ("generic_user", "failed", 1), ("generic_user", "failed", 2)]
+    assert "no write API" in at_schema["error"]
+    assert "refused at its SCHEMA (line 1)" in its_record["error"]
     assert write_calls(sandbox) == 0
 
 

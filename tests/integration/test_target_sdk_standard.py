@@ -2,8 +2,11 @@
 
 The SDK's own input files use streams like ``test_camelcase`` that are not Exact models, and
 this target refuses such streams at their SCHEMA (by design), so the stream-agnostic SDK
-tests run as they are (cli_prints, record_before_schema, invalid_schema) and the other
-standard cases run on Exact-shaped equivalents in ``tests/data_files/sdk_*.singer``.
+test cli_prints runs as it is and the other standard cases run on Exact-shaped equivalents
+in ``tests/data_files/sdk_*.singer``. The SDK's record_before_schema and invalid_schema
+tests expect the run to crash with an exception; this target fails such a line alone (a
+failed result naming the line, exit status 1, the other records written), which the two
+replacements here check on the SDK's own input files.
 
 Like the tap's standard tests, the SDK builds the class at import time from a finished
 config: this module starts its own sandbox while it is collected.
@@ -18,13 +21,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from singer_sdk.testing import get_target_test_class
 from singer_sdk.testing.suites import SingerTestSuite
-from singer_sdk.testing.target_tests import (
-    TargetCliPrintsTest,
-    TargetInvalidSchemaTest,
-    TargetRecordBeforeSchemaTest,
-)
+from singer_sdk.testing.target_tests import TargetCliPrintsTest
 from singer_sdk.testing.templates import TargetFileTestTemplate
 
 from exact_online_sandbox.server import Sandbox
@@ -108,10 +108,35 @@ class TargetExactMultipleStates(_ExactFileTest):
         assert self.runner.state_messages == [{"bookmarks": {"generic_company": {"n": 3}}}]
 
 
+class _FailsAloneTest(TargetFileTestTemplate):
+    """An SDK input the SDK's reader crashes on: one failed result naming it, exit status 1."""
+
+    says: str
+
+    def test(self) -> None:
+        before = len(_results())
+        with pytest.raises(SystemExit) as stopped:
+            self.runner.sync_all()
+        assert stopped.value.code == 1
+        lines = [r for r in _results()[before:] if r["type"] == "record"]
+        assert lines and all(r["outcome"] == "failed" for r in lines), lines
+        assert self.says in lines[0]["error"], lines[0]
+
+
+class TargetRecordBeforeSchemaFailsAlone(_FailsAloneTest):
+    name = "record_before_schema"
+    says = "before its SCHEMA"
+
+
+class TargetInvalidSchemaFailsAlone(_FailsAloneTest):
+    name = "invalid_schema"
+    says = 'is not a JSON Schema object with "properties"'
+
+
 SUITE = SingerTestSuite(kind="target", tests=[
     TargetCliPrintsTest,
-    TargetRecordBeforeSchemaTest,
-    TargetInvalidSchemaTest,
+    TargetRecordBeforeSchemaFailsAlone,
+    TargetInvalidSchemaFailsAlone,
     _case("camelcase", ["created"]),
     _case("duplicate_records", ["created", "unchanged"]),
     _case("schema_updates", ["created", "created"]),

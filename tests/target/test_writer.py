@@ -69,9 +69,10 @@ def ledger(tmp_path: Path) -> Ledger:
     return Ledger(tmp_path / "ledger.sqlite")
 
 
-def writer(api: FakeApi, ledger: Ledger, dry_run: bool = False) -> RecordWriter:
+def writer(api: FakeApi, ledger: Ledger, dry_run: bool = False,
+           error_limit: int = 8) -> RecordWriter:
     return RecordWriter(api, ledger, dry_run=dry_run,  # type: ignore[arg-type]
-                        logger=logging.getLogger("test"))
+                        logger=logging.getLogger("test"), error_limit=error_limit)
 
 
 def plan(record: dict[str, Any], stream: str = "generic_company", external_id: str | None = None):
@@ -172,12 +173,6 @@ def test_silently_dropped_values_are_warnings(api: FakeApi, ledger: Ledger) -> N
     result = writer(api, ledger).write(plan({"name": "A", "website": "https://a.example"}))
     assert result.outcome == "created"
     assert any("website" in w for w in result.warnings)
-
-
-def test_delete_of_a_missing_record_is_unchanged(api: FakeApi, ledger: Ledger) -> None:
-    result = writer(api, ledger).write(
-        plan({"id": ID.format(1), "_sdc_deleted_at": "2024-01-01T00:00:00Z"}))
-    assert result.outcome == "unchanged"
 
 
 def test_dry_run_calls_nothing(api: FakeApi, tmp_path: Path) -> None:
