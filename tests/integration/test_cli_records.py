@@ -123,3 +123,14 @@ def test_records_unknown_model_is_a_clear_error(
 ) -> None:
     status, _, err = run(capsys, "records", "generic_thing", "list", "--config", config_file)
     assert status == 1 and "generic_thing" in err and "Traceback" not in err
+
+
+def test_a_duplicate_code_error_names_the_code_unmasked(
+    sandbox: Sandbox, config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ("--division", "100001", "--config", config_file)
+    data = '{"name": "Twice BV", "code": "TWICE1"}'
+    assert run(capsys, "records", "generic_company", "create", "--data", data, *common)[0] == 0
+    status, out, err = run(capsys, "records", "generic_company", "create", "--data", data, *common)
+    assert (status, out) == (1, "")
+    assert "Code already exists: TWICE1" in err and "****" not in err
