@@ -241,12 +241,16 @@ class FileTokenStore:
         )
 
     def _make_directory(self) -> None:
+        for ancestor in self.path.parents:
+            if ancestor.exists() or ancestor.is_symlink():
+                if not ancestor.is_dir():
+                    raise ConfigError("token_store", f"{self.path} cannot be used: {ancestor} "
+                                      "is a file, not a directory")
+                break
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise self._unusable(exc) from None
-        if not self.path.parent.is_dir():
-            raise ConfigError("token_store", f"{self.path}: {self.path.parent} is not a directory")
 
     def _unusable(self, exc: OSError) -> ConfigError:
         return ConfigError(

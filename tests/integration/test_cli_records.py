@@ -97,6 +97,22 @@ def test_records_list_since_a_timestamp_returns_only_newer_rows(
     assert len(newer) < len(every)
 
 
+def test_records_list_since_a_date_with_a_filter_returns_only_newer_rows(
+    config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ("--division", "100001", "--filter", "Status eq 'C'", "--array",
+              "--config", config_file)
+    _, out, _ = run(capsys, "records", "generic_company", "list", *common)
+    every = json.loads(out)
+    middle = sorted(r["updated_at"] for r in every)[len(every) // 2]
+    status, out, err = run(capsys, "records", "generic_company", "list", "--since", middle,
+                           *common)
+    assert status == 0, err
+    newer = json.loads(out)
+    assert newer and all(r["updated_at"] >= middle for r in newer)
+    assert len(newer) < len(every)
+
+
 @pytest.mark.parametrize("model", ["generic_user", "generic_workspace"])
 def test_records_refuses_writes_for_read_only_models_before_any_call(
     model: str, sandbox: Sandbox, config_file: str, capsys: pytest.CaptureFixture[str]
