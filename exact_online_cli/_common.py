@@ -174,8 +174,11 @@ def read_json_data(data: str | None, what: str = "--data") -> Any:
         if data is None and sys.stdin.isatty():
             raise ValidationError(f"give the JSON with {what} '{{...}}', {what} @file.json or "
                                   "on stdin")
-        text = sys.stdin.read()
-        source = "stdin"
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError:
+            raise ValidationError(f"{what} from stdin: not UTF-8 text") from None
+        source = f"{what} from stdin"
     elif data.startswith("@"):
         try:
             text = Path(data[1:]).expanduser().read_text(encoding="utf-8")
@@ -188,11 +191,22 @@ def read_json_data(data: str | None, what: str = "--data") -> Any:
     else:
         text, source = data, what
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except ValueError as exc:
         raise ValidationError(f"{source} is not valid JSON: {exc}") from None
     except RecursionError:
         raise ValidationError(f"{source} is nested too deeply ({TOO_DEEP})") from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = ord(exc.object[exc.start])
+        raise ValidationError(f"{source} holds a lone surrogate (\\u{bad:04x}), which is "
+                              "not text and cannot be sent as UTF-8") from None
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_json_object(data: str | None) -> dict[str, Any]:

@@ -143,7 +143,7 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
                 SERVE_DESCRIPTION, SERVE_EPILOG)
     serve.add_argument("--host", default="127.0.0.1",
                        help="interface to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, required=True,
+    serve.add_argument("--port", type=_port, required=True,
                        help="port to listen on (0: a free port, printed on start)")
     serve.add_argument("--log", required=True, metavar="FILE",
                        help="the event log (JSON Lines; created if missing)")
@@ -250,6 +250,12 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _port(value: str) -> int:
+    if not value.strip().isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"a port from 0 to 65535, got {value!r}")
+    return int(value)
 
 
 def _positive_int(value: str) -> int:

@@ -74,7 +74,7 @@ class ExactConfig:
             divisions=_divisions(settings.get("divisions")),
             timeout=_positive_number(settings, "timeout", 60.0),
             max_retries=_whole_number(settings, "max_retries", 5),
-            user_agent=str(settings.get("user_agent") or cls.user_agent),
+            user_agent=_user_agent(settings, cls.user_agent),
         )
 
 
@@ -190,3 +190,13 @@ def _whole_number(settings: Mapping[str, Any], name: str, default: int) -> int:
     if not value.is_integer():
         raise ConfigError(name, f"must be a whole number, got {settings.get(name)!r}")
     return int(value)
+
+
+def _user_agent(settings: Mapping[str, Any], default: str) -> str:
+    """A User-Agent header value: printable ASCII."""
+    value = settings.get("user_agent")
+    if value in (None, ""):
+        return default
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable():
+        raise ConfigError("user_agent", f"must be printable ASCII text, got {value!r}")
+    return value

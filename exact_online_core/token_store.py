@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import filelock
 
 from exact_online_core.errors import AuthError, ConfigError
+from exact_online_core.paths import blocked_by_file
 from exact_online_core.secrets import Secret
 
 log = logging.getLogger("exact_online_core.auth")
@@ -241,12 +242,10 @@ class FileTokenStore:
         )
 
     def _make_directory(self) -> None:
-        for ancestor in self.path.parents:
-            if ancestor.exists() or ancestor.is_symlink():
-                if not ancestor.is_dir():
-                    raise ConfigError("token_store", f"{self.path} cannot be used: {ancestor} "
-                                      "is a file, not a directory")
-                break
+        blocker = blocked_by_file(self.path)
+        if blocker is not None:
+            raise ConfigError("token_store", f"{self.path} cannot be used: {blocker} is a "
+                              "file, not a directory")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:

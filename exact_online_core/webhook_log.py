@@ -14,6 +14,7 @@ from typing import Any
 import filelock
 
 from exact_online_core.errors import ConfigError
+from exact_online_core.paths import blocked_by_file
 
 log = logging.getLogger("exact_online_core.webhooks")
 
@@ -29,6 +30,10 @@ class EventLog:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).expanduser()
+        blocker = blocked_by_file(self.path)
+        if blocker is not None:
+            raise ConfigError("--log", f"{self.path} cannot be used: {blocker} is a file, not "
+                              "a directory")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._process_lock = filelock.FileLock(str(self.path) + ".lock", timeout=0)

@@ -18,8 +18,9 @@ import threading
 import time
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
+from werkzeug.serving import WSGIRequestHandler
 
+from exact_online_core.listen import RaisingBind
 from exact_online_core.webhook_receiver import BODY_READ, BODY_REFUSED, Receiver
 
 log = logging.getLogger("exact_online_core.webhooks")
@@ -77,19 +78,24 @@ class _Handler(WSGIRequestHandler):
 
     server: ReceiverServer
 
+    @property
+    def _deadlines(self) -> _Deadlines:
+        assert self.server.deadlines is not None
+        return self.server.deadlines
+
     def setup(self) -> None:
         super().setup()
         self.connection.settimeout(self.server.read_timeout)  # every recv on this connection
-        self.server.deadlines.start(self.connection)
+        self._deadlines.start(self.connection)
 
     def finish(self) -> None:
-        self.server.deadlines.done(self.connection)
+        self._deadlines.done(self.connection)
         super().finish()
 
     def make_environ(self) -> Any:
         environ = super().make_environ()
-        connection = self.connection
-        environ[BODY_READ] = lambda: self.server.deadlines.done(connection)
+        connection, deadlines = self.connection, self._deadlines
+        environ[BODY_READ] = lambda: deadlines.done(connection)
         environ[BODY_REFUSED] = lambda: _stop_reading(connection)
         return environ
 
@@ -97,7 +103,7 @@ class _Handler(WSGIRequestHandler):
         return None
 
 
-class ReceiverServer(BaseWSGIServer):
+class ReceiverServer(RaisingBind):
     """A werkzeug WSGI server with a bounded worker pool instead of a thread per connection."""
 
     multithread = True
@@ -108,9 +114,11 @@ class ReceiverServer(BaseWSGIServer):
         self.read_timeout = read_timeout
         self.rejected = 0
         """Connections closed unserved because every worker was busy and the queue full."""
-        super().__init__(host, port, app, handler=_Handler)
-        self.deadlines = _Deadlines(request_deadline)
         self._queue: queue.Queue[tuple[Any, Any] | None] = queue.Queue(maxsize=queued)
+        self._workers: list[threading.Thread] = []
+        self.deadlines: _Deadlines | None = None
+        super().__init__(host, port, app, handler=_Handler)  # binds: may raise OSError
+        self.deadlines = _Deadlines(request_deadline)
         self._workers = [threading.Thread(target=self._work, name=f"receiver-{n}", daemon=True)
                          for n in range(workers)]
         for worker in self._workers:
@@ -148,7 +156,8 @@ class ReceiverServer(BaseWSGIServer):
                 break
         for worker in self._workers:
             worker.join(timeout=5)
-        self.deadlines.close()
+        if self.deadlines is not None:
+            self.deadlines.close()
 
 
 def make_receiver_server(receiver: Receiver, host: str, port: int, *, workers: int = WORKERS,

@@ -7,6 +7,7 @@ closed port, so a request would fail differently).
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -134,3 +135,61 @@ def test_records_list_refuses_a_date_for_a_model_bookmarked_by_timestamp(
     line = one_error(capsys, ["records", "generic_company", "list", "--since",
                               "2024-01-01T00:00:00Z", "--config", config])
     assert "--since" in line and "Timestamp" in line and "--filter" in line
+
+
+@pytest.mark.parametrize("value", [{"a": None}, "agent \u0100", "line\nbreak", 5])
+def test_a_user_agent_that_cannot_be_a_header_names_the_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: Any
+) -> None:
+    config = write_config(tmp_path, user_agent=value)
+    assert "user_agent" in one_error(capsys, ["proxy", "GET", "current/Me", "--config", config])
+
+
+def test_webhooks_serve_with_a_log_under_a_file_names_the_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "plain-file").write_text("x")
+    config = write_config(tmp_path, webhook_secret="s")
+    line = one_error(capsys, ["webhooks", "serve", "--port", "0", "--no-fetch", "--log",
+                              str(tmp_path / "plain-file" / "events.jsonl"), "--config", config])
+    assert "--log" in line and "plain-file is a file" in line
+
+
+def test_webhooks_serve_on_an_address_it_cannot_listen_on_names_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(tmp_path, webhook_secret="s")
+    line = one_error(capsys, ["webhooks", "serve", "--host", "256.1.1.1", "--port", "0",
+                              "--no-fetch", "--log", str(tmp_path / "e.jsonl"), "--config",
+                              config])
+    assert "cannot listen on 256.1.1.1:0" in line
+
+
+@pytest.mark.parametrize(("option", "value"), [("--port", "99999"), ("--port", "-1"),
+                                               ("--workers", "0"), ("--read-timeout", "nan")])
+def test_webhooks_serve_refuses_out_of_range_options_as_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    config = write_config(tmp_path, webhook_secret="s")
+    argv = ["webhooks", "serve", "--port", "0", "--no-fetch", "--log", str(tmp_path / "e.jsonl"),
+            "--config", config, option, value]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert option in capsys.readouterr().err
+
+
+def test_login_when_the_redirect_port_is_taken_says_so_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, redirect_uri=f"http://127.0.0.1:{port}/callback")
+        status = main(["login", "--no-browser", "--timeout", "1", "--config", config])
+    err = capsys.readouterr().err
+    assert status == 1 and "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [
+        f"error: Cannot listen on 127.0.0.1:{port} for the redirect (Address already in use); "
+        "stop what uses that port, or run `exact-online login --paste`."]
