@@ -74,6 +74,7 @@ class TokenBroker:
         self._attempts = max(1, attempts)
         self._sleep = sleep
         self._cached: TokenSet | None = None
+        self._said_seed_ignored = False
         self.refreshes = 0
         """How many refreshes this broker made (for tests and benchmarks)."""
 
@@ -166,7 +167,8 @@ class TokenBroker:
         if tokens is None:
             return True
         if tokens.from_login:
-            if tokens.seed_fingerprint != seed_tag:
+            if not self._said_seed_ignored:
+                self._said_seed_ignored = True
                 log.info("The configured refresh_token is ignored: the token store %s holds a "
                          "login (exact-online login), which is newer", self._store_name)
             return False
