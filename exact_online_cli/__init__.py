@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -109,6 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as error:  # a bug: still one line, the traceback only with -v
+        if args.verbose:
+            traceback.print_exc()
+        print(f"error: unexpected {type(error).__name__} in `exact-online {args.command}` "
+              f"(a bug; run with -v for the traceback and report it): {error}"[:500],
+              file=sys.stderr)
+        return 1
 
 
 __all__ = ["build_parser", "main"]

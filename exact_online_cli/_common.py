@@ -33,6 +33,8 @@ ENV_SETTINGS = (
 )
 """Settings that ``EXACT_ONLINE_<NAME>`` environment variables provide or override."""
 
+TOO_DEEP = "JSON nested more than about 900 levels deep cannot be read"
+
 CONFIG_HELP = (
     "JSON config file (default: $EXACT_ONLINE_CONFIG). Environment variables "
     "EXACT_ONLINE_CLIENT_ID, _CLIENT_SECRET, _REDIRECT_URI, _REGION, _BASE_URL, _TOKEN_STORE, "
@@ -63,6 +65,8 @@ def load_settings(path: Path | None, environ: Mapping[str, str] | None = None) -
             raise ConfigError("--config", f"{path} does not exist") from None
         except (OSError, ValueError) as exc:
             raise ConfigError("--config", f"{path} is not a readable JSON file ({exc})") from None
+        except RecursionError:
+            raise ConfigError("--config", f"{path} is nested too deeply ({TOO_DEEP})") from None
         if not isinstance(loaded, dict):
             raise ConfigError("--config", f"{path} must hold a JSON object")
         settings.update(loaded)
@@ -170,20 +174,39 @@ def read_json_data(data: str | None, what: str = "--data") -> Any:
         if data is None and sys.stdin.isatty():
             raise ValidationError(f"give the JSON with {what} '{{...}}', {what} @file.json or "
                                   "on stdin")
-        text = sys.stdin.read()
-        source = "stdin"
+        try:
+            text = sys.stdin.read()
+        except UnicodeDecodeError:
+            raise ValidationError(f"{what} from stdin: not UTF-8 text") from None
+        source = f"{what} from stdin"
     elif data.startswith("@"):
         try:
             text = Path(data[1:]).expanduser().read_text(encoding="utf-8")
         except OSError as exc:
-            raise ValidationError(f"cannot read {data[1:]}: {exc.strerror}") from None
-        source = data[1:]
+            raise ValidationError(f"{what} {data}: cannot read {data[1:]}: {exc.strerror}"
+                                  ) from None
+        except UnicodeDecodeError:
+            raise ValidationError(f"{what} {data}: {data[1:]} is not UTF-8 text") from None
+        source = f"{what} {data}"
     else:
         text, source = data, what
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_no_constant)
     except ValueError as exc:
         raise ValidationError(f"{source} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ValidationError(f"{source} is nested too deeply ({TOO_DEEP})") from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = ord(exc.object[exc.start])
+        raise ValidationError(f"{source} holds a lone surrogate (\\u{bad:04x}), which is "
+                              "not text and cannot be sent as UTF-8") from None
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_json_object(data: str | None) -> dict[str, Any]:

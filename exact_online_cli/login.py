@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from exact_online_cli._common import Context, add_command
@@ -21,6 +21,7 @@ from exact_online_core.auth import broker_from_config
 from exact_online_core.config import ExactConfig
 from exact_online_core.errors import AuthError, ConfigError, ExactError
 from exact_online_core.http import ExactClient
+from exact_online_core.listen import make_threaded_server
 from exact_online_core.login import LoginRequest, finish_login, start_login
 from exact_online_core.odata import strip_metadata
 
@@ -135,7 +136,10 @@ def _paste_flow(request: LoginRequest, args: argparse.Namespace) -> str:
     _announce(request, args)
     print("After approving, paste the full URL your browser was redirected to "
           f"(it starts with {request.redirect_uri}):", file=sys.stderr, flush=True)
-    line = sys.stdin.readline()
+    try:
+        line = sys.stdin.readline()
+    except UnicodeDecodeError:
+        raise AuthError("What was pasted is not text (UTF-8); paste the redirect URL") from None
     if not line.strip():
         raise AuthError("No redirect URL was pasted; run `exact-online login` again")
     return line.strip()
@@ -145,8 +149,7 @@ def _listener_flow(request: LoginRequest, config: ExactConfig, args: argparse.Na
                    address: tuple[str, int]) -> str:
     listener = _RedirectListener(request)
     try:
-        server = make_server(address[0], address[1], listener, threaded=True,
-                             request_handler=_QuietHandler)
+        server = make_threaded_server(address[0], address[1], listener, _QuietHandler)
     except OSError as exc:
         raise AuthError(
             f"Cannot listen on {address[0]}:{address[1]} for the redirect ({exc.strerror}); "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exact_online_cli._common import (
     Context,
@@ -14,7 +14,12 @@ from exact_online_cli._common import (
     print_json,
     read_json_object,
 )
+from exact_online_core.errors import ValidationError
 from exact_online_core.mappings import MODELS, get_model, refuse_operation
+from exact_online_core.mappings.converters import parse_rfc3339
+
+if TYPE_CHECKING:
+    from exact_online_core.api import ExactOnline
 
 OPERATIONS = {"get": "retrieve"}
 """CLI action → model operation where the names differ."""
@@ -33,7 +38,7 @@ EPILOG = """\
 examples:
   exact-online records generic_company list --limit 5
   exact-online records generic_company list --filter "City eq 'Utrecht'" --division 100001
-  exact-online records generic_contact list --since 2024-01-01T00:00:00Z --array
+  exact-online records generic_user list --since 2024-01-01T00:00:00Z --array
   exact-online records generic_company get 7c3a...-... --division 100001
   exact-online records generic_company create --data '{"name": "Acme BV", "code": "ACME"}'
   echo '{"phone": "+31 30 123 4567"}' | exact-online records generic_company update 7c3a...
@@ -99,8 +104,10 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
                          help="an OData $filter on Exact property names, "
                          "e.g. \"City eq 'Utrecht'\"")
     listing.add_argument("--since", metavar="BOOKMARK",
-                         help="only records changed after this: an Exact row Timestamp (integer) "
-                         "or an RFC 3339 date-time")
+                         help="only records changed after this: an Exact row Timestamp "
+                         "(integer) for models read from a sync endpoint, an RFC 3339 "
+                         "date-time for generic_user and with --filter; anything else is "
+                         "refused")
     listing.add_argument("--limit", type=int, metavar="N", help="stop after N records")
     listing.add_argument("--properties", metavar="A,B",
                          help="only these unified properties (id and division always)")
@@ -146,13 +153,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _list(context: Context, args: argparse.Namespace) -> int:
     api = context.api()
-    since: int | str | None = args.since
-    if isinstance(since, str) and since.strip().isdigit():
-        since = int(since)
+    since = _since(api, args.model, args.since, args.filter)
     properties = [p.strip() for p in args.properties.split(",")] if args.properties else None
     if args.limit is not None and args.limit < 0:
-        from exact_online_core.errors import ValidationError
-
         raise ValidationError("--limit must be 0 or more")
     remaining = args.limit
     collected: list[dict[str, Any]] = []
@@ -173,3 +176,51 @@ def _list(context: Context, args: argparse.Namespace) -> int:
     if args.array:
         print_json(collected)
     return 0
+
+
+def _bookmark(api: ExactOnline, stream: str, filter: str | None) -> str | None:
+    """How ``list`` reads ``since`` for this stream: ``timestamp``, ``date`` or None (whole).
+
+    Mirrors the core's routing: sync endpoints are bookmarked by row Timestamp, plain ones
+    (a filter, users, custom Modified streams) by date; invoice lines always by Timestamp.
+    """
+    custom = api.custom_stream(stream)
+    if custom is not None:
+        return {"Timestamp": "timestamp", "Modified": "date"}.get(custom.replication_key or "")
+    model = get_model(stream)
+    if model.read_kind == "sync":
+        by_date = filter and model.name != "accounting_invoice_line_item"
+        return "date" if by_date else "timestamp"
+    return "date" if model.read_kind == "modified" else None
+
+
+def _since(api: ExactOnline, stream: str, text: str | None,
+           filter: str | None) -> int | str | None:
+    """``--since`` checked against what the stream is bookmarked by; refused if ignored."""
+    if text is None:
+        return None
+    value = text.strip()
+    kind = _bookmark(api, stream, filter)
+    if kind is None:
+        raise ValidationError(f"--since {text!r}: {stream} has no bookmark (it is read whole "
+                              "every time); leave --since out")
+    if value.isdigit():
+        if kind == "date":
+            raise ValidationError(
+                f"--since {text!r}: {stream} is read by date here (updated_at): give an RFC "
+                "3339 date-time such as 2024-01-01T00:00:00Z")
+        return int(value)
+    try:
+        parse_rfc3339(value)
+    except ValueError:
+        raise ValidationError(
+            f"--since {text!r} is neither an Exact row Timestamp (a whole number such as "
+            "123456789) nor an RFC 3339 date-time (such as 2024-01-01T00:00:00Z)") from None
+    if kind == "timestamp":
+        hint = (" or add --filter to read the plain endpoint, which takes a date"
+                if api.custom_stream(stream) is None and get_model(stream).name
+                != "accounting_invoice_line_item" else "")
+        raise ValidationError(
+            f"--since {text!r}: {stream} is read from a sync endpoint, bookmarked by row "
+            f"Timestamp (exact_timestamp), not by date: give a Timestamp (an integer){hint}")
+    return value

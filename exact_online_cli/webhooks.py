@@ -16,14 +16,10 @@ from exact_online_cli._common import (
     print_json,
 )
 from exact_online_core.errors import ValidationError
-from exact_online_core.webhooks import (
-    TOPICS,
-    EventLog,
-    Receiver,
-    WebhookSubscriptions,
-    make_receiver_server,
-    topic_for_model,
-)
+from exact_online_core.webhook_log import EventLog
+from exact_online_core.webhook_receiver import MAX_BODY, Receiver
+from exact_online_core.webhook_server import READ_TIMEOUT, WORKERS, make_receiver_server
+from exact_online_core.webhooks import TOPICS, WebhookSubscriptions, topic_for_model
 
 _TOPIC_LINES = "\n".join(f"  {model:<26}{topic}" for model, topic in TOPICS.items())
 
@@ -55,10 +51,14 @@ Receive Exact Online's webhook notifications and append them, as unified events,
 event log (JSON Lines, one event per line, fsync'd).
 
 For every POST the receiver:
+  * reads at most MAX_BODY bytes of body, sized or chunked (413 beyond, unread);
   * answers Exact's empty validation POST (sent when subscribing) with 200;
   * checks HashCode, the HMAC-SHA256 of the raw Content bytes with the app's webhook secret
-    (setting webhook_secret), in constant time; anything unsigned, forged or altered gets
-    401 (a body that is not JSON gets 400);
+    (setting webhook_secret), in constant time, before anything in Content is parsed;
+    anything unsigned, forged or altered gets 401 (a body whose top level is not a JSON
+    object gets 400). Signed Content that is not valid UTF-8 JSON (a lone surrogate,
+    invalid bytes, nesting too deep) is still stored: as "content_base64", with type
+    "exact.unreadable" when it cannot be parsed at all;
   * maps Topic/Action to a unified event: generic_company.created / .updated / .deleted,
     and likewise for generic_contact, accounting_invoice_item and accounting_invoice
     (other topics: exact.<topic>.updated/.deleted). Exact sends a create as "Update": the
@@ -71,7 +71,12 @@ For every POST the receiver:
 Each event line: {"event_id", "type", "model", "action", "division", "id", "topic",
 "exact_action", "occurred_at", "received_at", "record", "record_error", "content"}. The log
 survives restarts: events are never rewritten, and ids are re-read on start. GET /health
-answers {"ok": true, "events": N}."""
+answers {"ok": true, "events": N}.
+
+At most --workers requests are handled at once and a short queue waits behind them; other
+connections are closed at once (Exact retries). Each read waits at most --read-timeout
+seconds and a request must arrive whole within three times that, so half-sent requests
+cannot hold the receiver.""".replace("MAX_BODY", f"{MAX_BODY // 1024 // 1024} MB")
 
 SERVE_EPILOG = """\
 examples:
@@ -138,13 +143,20 @@ def register(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
                 SERVE_DESCRIPTION, SERVE_EPILOG)
     serve.add_argument("--host", default="127.0.0.1",
                        help="interface to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, required=True,
+    serve.add_argument("--port", type=_port, required=True,
                        help="port to listen on (0: a free port, printed on start)")
     serve.add_argument("--log", required=True, metavar="FILE",
                        help="the event log (JSON Lines; created if missing)")
     serve.add_argument("--no-fetch", action="store_true",
                        help="do not fetch changed rows (no API calls; record stays null and "
                        "creates are reported as .updated)")
+    serve.add_argument("--workers", type=_positive_int, default=WORKERS, metavar="N",
+                       help=f"requests handled at once (default {WORKERS}); more connections "
+                       "wait in a short queue, beyond it they are closed (Exact retries)")
+    serve.add_argument("--read-timeout", type=_positive_float, default=READ_TIMEOUT,
+                       metavar="SECONDS",
+                       help=f"longest wait for each read from a client (default "
+                       f"{READ_TIMEOUT:g}); a request must arrive whole within 3x this")
     serve.set_defaults(func=run_serve)
 
 
@@ -212,7 +224,9 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         receiver = Receiver(secret, event_log, fetch)
         try:
-            server = make_receiver_server(receiver, args.host, args.port)
+            server = make_receiver_server(receiver, args.host, args.port, workers=args.workers,
+                                          read_timeout=args.read_timeout,
+                                          request_deadline=3 * args.read_timeout)
         except OSError as exc:
             raise ValidationError(
                 f"cannot listen on {args.host}:{args.port} ({exc.strerror})"
@@ -236,3 +250,25 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
+
+
+def _port(value: str) -> int:
+    if not value.strip().isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"a port from 0 to 65535, got {value!r}")
+    return int(value)
+
+
+def _positive_int(value: str) -> int:
+    if not value.strip().isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a whole number of at least 1, got {value!r}")
+    return int(value)
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError(f"a positive number of seconds, got {value!r}")
+    return number

@@ -10,159 +10,35 @@ it must, and persists the new refresh token before anyone uses the new access to
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import hashlib
-import json
 import logging
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urljoin, urlsplit
 
-import filelock
 import requests
 
 from exact_online_core.config import ExactConfig
 from exact_online_core.errors import AuthError, LoginRequiredError, TransportError
 from exact_online_core.secrets import Secret
+from exact_online_core.token_store import (
+    ACCESS_TOKEN_LIFETIME,
+    ORIGIN_LOGIN,
+    ORIGIN_SEED,
+    REFRESH_NOT_BEFORE,
+    FileTokenStore,
+    TokenSet,
+    TokenStore,
+)
 
 log = logging.getLogger(__name__)
-
-ACCESS_TOKEN_LIFETIME = 600
-"""Seconds an Exact access token lives, counted from issue."""
-
-REFRESH_NOT_BEFORE = 570
-"""Exact refuses a refresh earlier than this many seconds after the last issue."""
-
-STORE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class TokenSet:
-    """What the store holds: the live refresh token and the latest access token."""
-
-    refresh_token: Secret
-    access_token: Secret | None = None
-    issued_at: float = 0.0
-    """Broker-clock epoch seconds at which ``access_token`` was received."""
-    expires_in: int = ACCESS_TOKEN_LIFETIME
-    client_id: str | None = None
-    seed_fingerprint: str | None = None
-    """Fingerprint of the configured refresh token that seeded this store."""
-
-    def age(self, now: float) -> float:
-        return now - self.issued_at
-
-    def usable(self, now: float) -> bool:
-        """An access token exists and Exact still accepts it."""
-        return self.access_token is not None and self.age(now) < self.expires_in
-
-    def fresh(self, now: float) -> bool:
-        """Usable and too young to refresh: the normal case between refreshes."""
-        return self.access_token is not None and self.age(now) < REFRESH_NOT_BEFORE
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": STORE_FORMAT,
-            "client_id": self.client_id,
-            "refresh_token": self.refresh_token.reveal(),
-            "access_token": self.access_token.reveal() if self.access_token else None,
-            "issued_at": self.issued_at,
-            "expires_in": self.expires_in,
-            "seed_fingerprint": self.seed_fingerprint,
-        }
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TokenSet:
-        access = data.get("access_token")
-        return cls(
-            refresh_token=Secret(str(data["refresh_token"])),
-            access_token=Secret(access) if access else None,
-            issued_at=float(data.get("issued_at") or 0.0),
-            expires_in=int(data.get("expires_in") or ACCESS_TOKEN_LIFETIME),
-            client_id=data.get("client_id"),
-            seed_fingerprint=data.get("seed_fingerprint"),
-        )
 
 
 def fingerprint(secret: Secret) -> str:
     """A one-way, non-reversible tag of a token, safe to store and compare."""
     return hashlib.sha256(secret.reveal().encode()).hexdigest()[:16]
-
-
-class TokenStore(Protocol):
-    """Durable home of one login's tokens, shared by processes.
-
-    Implementations: :class:`FileTokenStore`; others (a secret manager, a database) only
-    need a cross-process lock and atomic reads and writes.
-    """
-
-    def lock(self) -> contextlib.AbstractContextManager[None]: ...
-
-    def read(self) -> TokenSet | None: ...
-
-    def write(self, tokens: TokenSet) -> None: ...
-
-
-class FileTokenStore:
-    """A JSON file, mode 0600, replaced atomically, guarded by ``<file>.lock``."""
-
-    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 300.0) -> None:
-        self.path = Path(path).expanduser()
-        self._lock = filelock.FileLock(str(self.path) + ".lock", timeout=lock_timeout)
-
-    def __repr__(self) -> str:
-        return f"FileTokenStore({str(self.path)!r})"
-
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            with self._lock:
-                yield
-        except filelock.Timeout:
-            raise AuthError(
-                f"Timed out waiting for the token store lock {self._lock.lock_file}; "
-                "another process holds it"
-            ) from None
-
-    def read(self) -> TokenSet | None:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        try:
-            data = json.loads(text)
-            return TokenSet.from_json(data)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise AuthError(
-                f"The token store {self.path} is not a valid token file ({type(exc).__name__}); "
-                "restore it or run `exact-online login`"
-            ) from None
-
-    def write(self, tokens: TokenSet) -> None:
-        directory = self.path.parent
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
-        try:
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(tokens.to_json(), handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 Clock = Callable[[], float]
@@ -198,6 +74,7 @@ class TokenBroker:
         self._attempts = max(1, attempts)
         self._sleep = sleep
         self._cached: TokenSet | None = None
+        self._said_seed_ignored = False
         self.refreshes = 0
         """How many refreshes this broker made (for tests and benchmarks)."""
 
@@ -240,9 +117,8 @@ class TokenBroker:
                 {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect},
                 grant="authorization code",
             )
-            # A configured refresh token is now older than this login: never re-seed from it.
-            seed = fingerprint(self._seed) if self._seed is not None else None
-            tokens = self._token_set(payload, seed_fingerprint=seed)
+            # A login is newer than any configured refresh token: none ever replaces it.
+            tokens = self._received(payload, previous=None)
             self.store.write(tokens)
             self._cached = tokens
             return tokens
@@ -258,31 +134,45 @@ class TokenBroker:
         return str(getattr(self.store, "path", self.store))
 
     def _load(self) -> TokenSet:
-        """The store's tokens, seeding an empty store from config once."""
+        """The store's tokens, seeding it from the configured refresh token when allowed."""
         tokens = self.store.read()
         if tokens is not None and tokens.client_id not in (None, self.client_id):
             raise AuthError(
                 f"The token store {self._store_name} holds tokens of "
                 f"another app (client_id {tokens.client_id}); use one token store per app"
             )
-        seed = self._seed
-        if seed is not None:
-            seed_tag = fingerprint(seed)
-            if tokens is None or (
-                tokens.seed_fingerprint != seed_tag and tokens.refresh_token != seed
-            ):
-                # An empty store, or the user configured a new refresh token (a new login).
-                if tokens is not None:
-                    log.info("A new refresh token was configured; it replaces the stored one")
-                tokens = TokenSet(
-                    refresh_token=seed, client_id=self.client_id, seed_fingerprint=seed_tag
-                )
-                self.store.write(tokens)
+        if self._seed is not None and self._may_seed(tokens, fingerprint(self._seed)):
+            if tokens is not None:
+                log.info("A new refresh token was configured; it replaces the stored one")
+            seed_tag = fingerprint(self._seed)
+            used = tokens.used_seeds if tokens is not None else ()
+            tokens = TokenSet(
+                refresh_token=self._seed,
+                client_id=self.client_id,
+                seed_fingerprint=seed_tag,
+                origin=ORIGIN_SEED,
+                used_seeds=(*used, seed_tag),
+            )
+            self.store.write(tokens)
         if tokens is None:
             raise LoginRequiredError(
                 f"No Exact Online tokens yet in {self._store_name} and no refresh_token configured"
             )
         return tokens
+
+    def _may_seed(self, tokens: TokenSet | None, seed_tag: str) -> bool:
+        """A configured refresh token seeds an empty store, or replaces a chain seeded from
+        another configured token, once. It never replaces a login, and a token the store
+        was ever seeded from is never sent again (Exact rotated it: "Old refresh token used")."""
+        if tokens is None:
+            return True
+        if tokens.from_login:
+            if not self._said_seed_ignored:
+                self._said_seed_ignored = True
+                log.info("The configured refresh_token is ignored: the token store %s holds a "
+                         "login (exact-online login), which is newer", self._store_name)
+            return False
+        return seed_tag != tokens.seed_fingerprint and seed_tag not in tokens.used_seeds
 
     def _refresh(self, tokens: TokenSet, *, after_401: bool = False) -> Secret:
         """Rotate under the held lock; persist before the new access token is used."""
@@ -306,7 +196,7 @@ class TokenBroker:
                 method="POST",
                 endpoint="oauth2/token",
             ) from None
-        new = self._token_set(payload, seed_fingerprint=tokens.seed_fingerprint)
+        new = self._received(payload, previous=tokens)
         self.store.write(new)
         self._cached = new
         self.refreshes += 1
@@ -314,7 +204,8 @@ class TokenBroker:
         assert new.access_token is not None
         return new.access_token
 
-    def _token_set(self, payload: dict[str, Any], *, seed_fingerprint: str | None) -> TokenSet:
+    def _received(self, payload: dict[str, Any], *, previous: TokenSet | None) -> TokenSet:
+        """The token set from a token-endpoint answer; ``previous`` None for a login."""
         try:
             access = str(payload["access_token"])
             refresh = str(payload["refresh_token"])
@@ -325,13 +216,23 @@ class TokenBroker:
                 method="POST",
                 endpoint="oauth2/token",
             ) from None
-        return TokenSet(
+        received = TokenSet(
             refresh_token=Secret(refresh),
             access_token=Secret(access),
             issued_at=self._clock(),  # after the answer: our age never under-counts Exact's
             expires_in=expires_in,
             client_id=self.client_id,
-            seed_fingerprint=seed_fingerprint,
+            origin=ORIGIN_LOGIN,
+        )
+        if previous is None:
+            return received
+        return dataclasses.replace(
+            previous,
+            refresh_token=received.refresh_token,
+            access_token=received.access_token,
+            issued_at=received.issued_at,
+            expires_in=received.expires_in,
+            client_id=self.client_id,
         )
 
     def _post_token(self, form: dict[str, str], *, grant: str) -> dict[str, Any]:
@@ -348,6 +249,7 @@ class TokenBroker:
                     data=body,
                     headers={"Accept": "application/json"},
                     timeout=self._timeout,
+                    allow_redirects=False,  # the refresh token and secret go nowhere else
                 )
             except requests.RequestException as exc:
                 if attempt == self._attempts:
@@ -364,7 +266,25 @@ class TokenBroker:
                 continue
             break
         assert response is not None
+        if response.is_redirect or 300 <= response.status_code < 400:
+            raise AuthError(
+                f"The token endpoint answered {response.status_code} with a redirect to "
+                f"{_where(response.headers.get('Location'), self.token_url)}; not followed, so "
+                f"the {grant} and the client secret are only ever sent to {self.token_url}. "
+                "Check base_url (or region)",
+                method="POST",
+                endpoint="oauth2/token",
+                status=response.status_code,
+            )
         return _token_payload(response, grant)
+
+
+def _where(location: str | None, base: str) -> str:
+    """Scheme, host and path of a redirect target (never its query: it may carry a code)."""
+    if not location:
+        return "(no Location)"
+    parts = urlsplit(urljoin(base, location))
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
 class _TooEarly(Exception):

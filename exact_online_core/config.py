@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -72,8 +73,8 @@ class ExactConfig:
             token_store=_token_store(settings, client_id),
             divisions=_divisions(settings.get("divisions")),
             timeout=_positive_number(settings, "timeout", 60.0),
-            max_retries=int(_positive_number(settings, "max_retries", 5, allow_zero=True)),
-            user_agent=str(settings.get("user_agent") or cls.user_agent),
+            max_retries=_whole_number(settings, "max_retries", 5),
+            user_agent=_user_agent(settings, cls.user_agent),
         )
 
 
@@ -176,6 +177,26 @@ def _positive_number(
         return default
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(name, f"must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(name, f"must be a finite number, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(name, f"must be positive, got {value!r}")
     return float(value)
+
+
+def _whole_number(settings: Mapping[str, Any], name: str, default: int) -> int:
+    """A count (0 or more): a finite whole number."""
+    value = float(_positive_number(settings, name, default, allow_zero=True))
+    if not value.is_integer():
+        raise ConfigError(name, f"must be a whole number, got {settings.get(name)!r}")
+    return int(value)
+
+
+def _user_agent(settings: Mapping[str, Any], default: str) -> str:
+    """A User-Agent header value: printable ASCII."""
+    value = settings.get("user_agent")
+    if value in (None, ""):
+        return default
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable():
+        raise ConfigError("user_agent", f"must be printable ASCII text, got {value!r}")
+    return value

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
@@ -54,6 +54,7 @@ TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
 )
 _REFUSED_HEADERS = frozenset({"authorization", "host"})
 _KEY_SEGMENT = re.compile(r"\([^)]*\)")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 SCOPE_HINT = (
     "The app lacks the scope this endpoint needs: grant it to the app in the Exact App Center, "
@@ -244,8 +245,34 @@ class ExactClient:
                 "the access token is never sent there",
                 **ctx,
             )
-        if not parts.path.startswith(self._api_path):
-            raise MalformedResponseError("__next points outside the REST API; refused", **ctx)
+        problem = self._path_problem(parts.path)
+        if problem:
+            raise MalformedResponseError(f"__next {problem}; refused", **ctx)
+
+    def _path_problem(self, path: str) -> str | None:
+        """Why a URL path could take the token outside the REST API (None: it cannot)."""
+        problem = path_problem(path)
+        if problem:
+            return problem
+        if not path.startswith(self._api_path):
+            return f"points outside the REST API ({self._api_path})"
+        return None
+
+    def _checked(self, url: str, ctx: dict[str, Any]) -> str:
+        """``url`` if the bearer token may go there: our origin, normalized under the API."""
+        parts = urlsplit(url)
+        problem = (
+            "is not on the configured host"
+            if _origin(url) != self._origin or parts.username or parts.password
+            else self._path_problem(parts.path)
+        )
+        if problem:
+            raise ValidationError(
+                f"the URL path {problem}; refused so the access token is never sent "
+                "outside the REST API",
+                **ctx,
+            )
+        return url
 
     # -- the request loop ------------------------------------------------------------------
 
@@ -267,6 +294,7 @@ class ExactClient:
     ) -> Any:
         retriable = method in IDEMPOTENT
         ctx = _ctx(method, endpoint, division)
+        url = self._checked(url, ctx)
         failures = 0  # transient failures (5xx, transport, broken body) so far
         throttled = 0  # 429s in a row
         renewed_token: str | None = None
@@ -430,6 +458,26 @@ class ExactClient:
             cls = ValidationError
         text = f"failed with {status} {response.reason or ''}".rstrip()
         return cls(text, status=status, exact_message=message, reason=reason, hint=hint, **ctx)
+
+
+def path_problem(path: str) -> str | None:
+    """What in a URL path could point a request elsewhere than it reads (None: nothing).
+
+    Dot segments (``.``, ``..``, also percent-encoded, double-encoded or with ``;params``),
+    encoded slashes and backslashes are refused rather than resolved: servers and clients
+    disagree on them, and ``/api/v1/../oauth2/token`` must never get the bearer token.
+    """
+    if _CONTROL.search(path):
+        return "contains control characters"
+    for segment in path.split("/"):
+        decoded = segment
+        for _ in range(3):  # %252e%252e -> %2e%2e -> ..
+            decoded = unquote(decoded)
+        if "\\" in decoded or "/" in decoded:
+            return "contains an encoded slash or a backslash"
+        if decoded.split(";", 1)[0] in (".", ".."):
+            return "contains a dot segment (. or ..)"
+    return None
 
 
 def _ctx(method: str, endpoint: str, division: int | None) -> dict[str, Any]:

@@ -266,8 +266,13 @@ class Page:
 
 
 _SECRETISH = re.compile(
-    r"(?i)(bearer\s+|(?:access|refresh)_token\W{1,4}|client_secret\W{1,4}|code\W{1,4})[^\s\"'&,}]+"
+    r"(?i)(\bbearer\s+)([A-Za-z0-9._~+/!-]{12,}=*)"
+    r"|(\b(?:access_token|refresh_token|client_secret)[\"']?\s*[:=]\s*[\"']?"
+    r"|(?:^|[?&\s])code=)([^\s\"'&,}]+)"
 )
+"""Secret *values*: a bearer token, the value of an access_token / refresh_token /
+client_secret field (``=`` or ``:``), an authorization code in a query or form (``code=``).
+Words such as "Code already exists: X" or "refresh token" in prose are never masked."""
 
 
 def excerpt(body: Any, limit: int = EXCERPT_CHARS) -> str:
@@ -282,7 +287,7 @@ def excerpt(body: Any, limit: int = EXCERPT_CHARS) -> str:
         except (TypeError, ValueError):
             text = repr(body)
     text = " ".join(text.split())
-    text = _SECRETISH.sub(lambda m: m.group(1) + "****", text)
+    text = _SECRETISH.sub(lambda m: (m.group(1) or m.group(3)) + "****", text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

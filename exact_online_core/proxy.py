@@ -14,10 +14,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from exact_online_core.errors import ValidationError
-from exact_online_core.http import ExactClient
+from exact_online_core.http import ExactClient, path_problem
 from exact_online_core.odata import strip_metadata
 
 METHODS = ("GET", "POST", "PUT", "DELETE")
@@ -63,14 +63,10 @@ def resolve_path(base_url: str, raw: str) -> ProxyTarget:
     segments = path.split("/")
     if not path or any(segment == "" for segment in segments):
         raise RefusedPathError(f"refused {raw!r}: empty path segment")
-    for segment in segments:
-        decoded = segment
-        for _ in range(3):  # %252e%252e -> %2e%2e -> ..
-            decoded = unquote(decoded)
-        if decoded in (".", "..") or "/" in decoded or "\\" in decoded:
-            raise RefusedPathError(
-                f"refused {raw!r}: dot segments and encoded slashes could leave the REST API"
-            )
+    problem = path_problem(path)
+    if problem:
+        raise RefusedPathError(f"refused {raw!r}: the path {problem}, which could leave the "
+                               "REST API")
     division: int | None = None
     if segments[0].isdigit():
         division = int(segments[0])

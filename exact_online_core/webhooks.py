@@ -1,55 +1,28 @@
-"""Exact Online webhooks: subscriptions per model, and a receiver with a durable event log.
+"""Exact Online webhooks: topics, subscriptions, and the notification signature.
 
 Exact notifies ``{"Content":{…},"HashCode":"<UPPER HEX HMAC-SHA256>"}`` where the HMAC is
-over the raw bytes of the Content object *as sent*, keyed with the app's webhook secret. The
-payload names topic, action (``Update``/``Delete``, a create arrives as ``Update``), division
-and key, but carries no data. The :class:`Receiver`:
-
-1. answers the empty validation POST Exact sends when subscribing with 200;
-2. cuts the Content bytes out of the raw body (no re-serialising), checks ``HashCode`` in
-   constant time, and rejects anything unsigned or forged with 401;
-3. maps Topic/Action to a unified event (``generic_company.created`` / ``.updated`` /
-   ``.deleted``), fetching the changed row as a unified record (a create is an ``Update``
-   whose row has ``created_at == updated_at``);
-4. appends the event to an :class:`EventLog` (JSON lines, fsync'd, replays ignored) and only
-   then answers 200, so Exact retries whatever was not stored.
+over the raw bytes of the Content object *as sent*, keyed with the app's webhook secret.
+:func:`split_notification` cuts those bytes out without parsing them and :func:`verify`
+checks the HashCode in constant time; the receiver (``webhook_receiver``) parses Content only
+after that. The payload names topic, action (``Update``/``Delete``, a create arrives as
+``Update``), division and key, but carries no data.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
-import logging
-import os
 import re
-import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import filelock
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-from werkzeug.wrappers import Request, Response
-
-from exact_online_core.errors import (
-    ConfigError,
-    ExactError,
-    NotFoundError,
-    RateLimitError,
-    ServerError,
-    TransportError,
-    ValidationError,
-)
+from exact_online_core.errors import ValidationError
 from exact_online_core.http import ExactClient
 from exact_online_core.mappings import get_model
 from exact_online_core.odata import strip_metadata
-
-log = logging.getLogger("exact_online_core.webhooks")
 
 TOPICS: Mapping[str, str] = {
     "generic_company": "Accounts",
@@ -61,7 +34,6 @@ TOPICS: Mapping[str, str] = {
 Exact Online: Exact then answers the subscription with 400 ``Invalid topic``.)"""
 
 SUBSCRIPTIONS = "webhooks/WebhookSubscriptions"
-MAX_BODY = 1024 * 1024
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _HEX64 = re.compile(r"^[0-9A-Fa-f]{64}$")
 
@@ -133,15 +105,13 @@ class WebhookSubscriptions:
 
 
 def check_callback_url(url: str) -> None:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url or "")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"--callback-url must be an http(s) URL, got {url!r}")
 
 
 # ---------------------------------------------------------------------------------------------
-# notifications: parsing and signature
+# notifications: the signature, checked on the raw bytes before any parsing
 # ---------------------------------------------------------------------------------------------
 
 
@@ -157,62 +127,114 @@ class Rejected(Exception):
 @dataclass(frozen=True)
 class Notification:
     content_raw: bytes
-    """The Content object's bytes exactly as received (what the HashCode signs)."""
-    content: dict[str, Any]
+    """The Content value's bytes exactly as received (what the HashCode signs)."""
     hash_code: str
 
 
 def split_notification(raw: bytes) -> Notification:
-    """Cut ``Content`` (raw bytes) and ``HashCode`` out of a notification body, unchanged.
+    """Cut ``Content`` (raw bytes) and ``HashCode`` out of a notification body, unparsed.
 
-    Walks the top-level JSON object with the standard decoder, keeping the exact span of the
-    Content value, so the bytes hashed are the bytes Exact sent (no re-serialising).
+    Only the top-level object is walked, on bytes and without recursion: nesting depth,
+    invalid UTF-8 or odd escapes inside Content cannot fail here, and nothing inside Content
+    is parsed before its signature is checked (:func:`verify`).
     """
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Rejected(400, "the body is not UTF-8") from None
-    decoder = json.JSONDecoder()
-    members: dict[str, tuple[Any, int, int]] = {}
-    pos = _skip_ws(text, 0)
-    if not text.startswith("{", pos):
-        raise Rejected(400, "the body is not a JSON object")
-    pos = _skip_ws(text, pos + 1)
-    try:
-        while not text.startswith("}", pos):
-            if not text.startswith('"', pos):
-                raise ValueError("expected a member name")
-            key, pos = decoder.raw_decode(text, pos)
-            pos = _skip_ws(text, pos)
-            if not text.startswith(":", pos):
-                raise ValueError("expected ':'")
-            start = _skip_ws(text, pos + 1)
-            value, end = decoder.raw_decode(text, start)
-            if key in members:
-                raise Rejected(400, f"the member {key!r} appears twice")
-            members[key] = (value, start, end)
-            pos = _skip_ws(text, end)
-            if text.startswith(",", pos):
-                pos = _skip_ws(text, pos + 1)
-            elif not text.startswith("}", pos):
-                raise ValueError("expected ',' or '}'")
-        if text[_skip_ws(text, pos + 1):]:
-            raise ValueError("data after the object")
-    except ValueError as exc:
-        raise Rejected(400, f"the body is not valid JSON ({exc})") from None
+    members = _top_level_members(raw)
     if "Content" not in members or "HashCode" not in members:
         raise Rejected(401, "no Content and HashCode: not a signed Exact Online notification")
-    content, start, end = members["Content"]
-    hash_code = members["HashCode"][0]
-    if not isinstance(content, dict) or not isinstance(hash_code, str):
-        raise Rejected(401, "Content must be an object and HashCode a string")
-    return Notification(text[start:end].encode("utf-8"), content, hash_code)
+    start, end = members["HashCode"]
+    try:
+        hash_code = json.loads(raw[start:end]) if raw[start:start + 1] == b'"' else None
+    except ValueError:
+        hash_code = None
+    if not isinstance(hash_code, str):
+        raise Rejected(401, "HashCode must be a string")
+    start, end = members["Content"]
+    return Notification(raw[start:end], hash_code)
 
 
-def _skip_ws(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos] in " \t\r\n":
+def _top_level_members(raw: bytes) -> dict[str, tuple[int, int]]:
+    """Member name -> (start, end) of its value's bytes, for a top-level JSON object."""
+    pos = _skip_ws(raw, 0)
+    if raw[pos:pos + 1] != b"{":
+        raise Rejected(400, "the body is not a JSON object")
+    members: dict[str, tuple[int, int]] = {}
+    pos = _skip_ws(raw, pos + 1)
+    try:
+        while raw[pos:pos + 1] != b"}":
+            if raw[pos:pos + 1] != b'"':
+                raise ValueError("expected a member name")
+            name_end = _string_end(raw, pos)
+            name = json.loads(raw[pos:name_end])
+            pos = _skip_ws(raw, name_end)
+            if raw[pos:pos + 1] != b":":
+                raise ValueError("expected ':'")
+            start = _skip_ws(raw, pos + 1)
+            end = _value_end(raw, start)
+            if name in members:
+                raise Rejected(400, f"the member {name!r} appears twice")
+            members[name] = (start, end)
+            pos = _skip_ws(raw, end)
+            if raw[pos:pos + 1] == b",":
+                pos = _skip_ws(raw, pos + 1)
+            elif raw[pos:pos + 1] != b"}":
+                raise ValueError("expected ',' or '}'")
+        if _skip_ws(raw, pos + 1) != len(raw):
+            raise ValueError("data after the object")
+    except ValueError as exc:  # also UnicodeDecodeError in a member name
+        raise Rejected(400, f"the body is not valid JSON ({exc})") from None
+    return members
+
+
+_WS = b" \t\r\n"
+_STRUCTURE = re.compile(rb'["\[\]{}]')
+_SCALAR_END = re.compile(rb"[\s,\]}]")
+
+
+def _skip_ws(raw: bytes, pos: int) -> int:
+    while pos < len(raw) and raw[pos] in _WS:
         pos += 1
     return pos
+
+
+def _string_end(raw: bytes, start: int) -> int:
+    """The index after the closing quote of the string starting at ``start``."""
+    pos = start + 1
+    while True:
+        quote = raw.find(b'"', pos)
+        if quote < 0:
+            raise ValueError("unterminated string")
+        before = quote - 1
+        while before > start and raw[before] == 0x5C:  # a run of backslashes
+            before -= 1
+        if (quote - 1 - before) % 2 == 0:
+            return quote + 1
+        pos = quote + 1
+
+
+def _value_end(raw: bytes, start: int) -> int:
+    """The index after the value starting at ``start`` (objects and arrays by depth count)."""
+    first = raw[start:start + 1]
+    if first == b'"':
+        return _string_end(raw, start)
+    if first not in (b"{", b"["):
+        match = _SCALAR_END.search(raw, start)
+        end = match.start() if match else len(raw)
+        if end == start:
+            raise ValueError("expected a value")
+        return end
+    depth, pos = 0, start
+    while True:
+        match = _STRUCTURE.search(raw, pos)
+        if match is None:
+            raise ValueError("unterminated object or array")
+        char = raw[match.start()]
+        if char == 0x22:  # a string: skip it whole
+            pos = _string_end(raw, match.start())
+            continue
+        depth += 1 if char in (0x7B, 0x5B) else -1
+        pos = match.end()
+        if depth == 0:
+            return pos
 
 
 def sign(secret: str, content_raw: bytes) -> str:
@@ -227,251 +249,12 @@ def verify(secret: str, content_raw: bytes, hash_code: str) -> bool:
     return hmac.compare_digest(sign(secret, content_raw), hash_code.upper())
 
 
-# ---------------------------------------------------------------------------------------------
-# the event log
-# ---------------------------------------------------------------------------------------------
-
-
-class EventLog:
-    """Append-only JSON lines, one verified event per line, fsync'd before a delivery is acked.
-
-    ``event_id`` (a hash of the signed Content bytes) makes a replayed delivery a no-op, also
-    across restarts: the ids are re-read on open. A torn last line (crash mid-write) is cut
-    off on open; it was never acknowledged, so Exact re-sends it. One receiver per log: a
-    second one on the same file is refused (``<file>.lock``).
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._process_lock = filelock.FileLock(str(self.path) + ".lock", timeout=0)
-        try:
-            self._process_lock.acquire()
-        except filelock.Timeout:
-            raise ConfigError(
-                "--log", f"{self.path} is in use by another receiver ({self.path}.lock)"
-            ) from None
-        self._lock = threading.Lock()
-        self._ids: set[str] = set()
-        self._repair_and_load()
-        created = not self.path.exists()
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        if created:
-            _fsync_dir(self.path.parent)
-
-    def _repair_and_load(self) -> None:
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        keep = data.rfind(b"\n") + 1
-        if keep < len(data):
-            log.warning("%s: dropping a torn last line (%d bytes)", self.path, len(data) - keep)
-            with open(self.path, "r+b") as handle:
-                handle.truncate(keep)
-                handle.flush()
-                os.fsync(handle.fileno())
-        for line in data[:keep].splitlines():
-            with contextlib.suppress(ValueError, AttributeError):
-                self._ids.add(str(json.loads(line)["event_id"]))
-
-    def __contains__(self, event_id: object) -> bool:
-        with self._lock:
-            return event_id in self._ids
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._ids)
-
-    def append(self, event: Mapping[str, Any]) -> bool:
-        """Store ``event`` durably; False (nothing written) when its event_id is stored already."""
-        line = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-        event_id = str(event["event_id"])
-        with self._lock:
-            if event_id in self._ids:
-                return False
-            view = memoryview(line)
-            while view:
-                written = os.write(self._fd, view)
-                view = view[written:]
-            os.fsync(self._fd)
-            self._ids.add(event_id)
-            return True
-
-    def close(self) -> None:
-        with self._lock:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
-        self._process_lock.release()
-
-    def __enter__(self) -> EventLog:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-
-def read_events(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """The complete events stored in a log file (a torn last line is skipped)."""
-    with open(Path(path).expanduser(), "rb") as handle:
-        for line in handle:
-            if line.endswith(b"\n"):
-                yield json.loads(line)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-# ---------------------------------------------------------------------------------------------
-# the receiver
-# ---------------------------------------------------------------------------------------------
-
-Fetch = Callable[[str, int, str], dict[str, Any]]
-"""(model, division, id) -> the unified record; NotFoundError when the row is gone."""
-
-TRANSIENT = (ServerError, TransportError, RateLimitError)
-
-
-class Receiver:
-    """Verifies, maps, enriches and stores notifications; a WSGI app (``receiver(environ, …)``)."""
-
-    def __init__(self, secret: str, event_log: EventLog, fetch: Fetch | None = None, *,
-                 clock: Callable[[], float] = time.time) -> None:
-        if not secret:
-            raise ConfigError("webhook_secret", "is required to verify webhook notifications "
-                              "(the app's webhook secret from the Exact App Center)")
-        self._secret = secret
-        self.log = event_log
-        self._fetch = fetch
-        self._fetch_lock = threading.Lock()
-        self._clock = clock
-
-    def handle(self, raw: bytes) -> tuple[int, dict[str, Any]]:
-        """(HTTP status, JSON answer) for one POSTed body."""
-        if not raw.strip():
-            return 200, {"ok": True, "validation": True}
-        try:
-            notification = split_notification(raw)
-        except Rejected as rejected:
-            return rejected.status, {"error": rejected.message}
-        if not verify(self._secret, notification.content_raw, notification.hash_code):
-            return 401, {"error": "HashCode does not match the Content (wrong secret or altered)"}
-        event_id = hashlib.sha256(notification.content_raw).hexdigest()[:32]
-        if event_id in self.log:
-            return 200, {"ok": True, "event_id": event_id, "duplicate": True}
-        try:
-            event = self._event(event_id, notification.content)
-        except TRANSIENT as exc:
-            log.warning("event %s not stored, Exact will retry: %s", event_id, exc)
-            return 503, {"error": f"could not fetch the changed row yet: {exc}"}
-        stored = self.log.append(event)
-        if stored:
-            log.info("stored %s division %s id %s", event["type"], event["division"], event["id"])
-        return 200, {"ok": True, "event_id": event_id, "type": event["type"],
-                     "duplicate": not stored}
-
-    def _event(self, event_id: str, content: Mapping[str, Any]) -> dict[str, Any]:
-        topic = str(content.get("Topic") or "")
-        exact_action = str(content.get("Action") or "")
-        model = model_for_topic(topic)
-        division = content.get("Division")
-        key = str(content.get("Key") or "").lower()
-        record: dict[str, Any] | None = None
-        record_error: str | None = None
-        if exact_action.lower() == "delete":
-            action = "deleted"
-        else:
-            action = "updated"
-            if model and self._fetch is not None and isinstance(division, int) and key:
-                try:
-                    with self._fetch_lock:
-                        record = self._fetch(model, division, key)
-                except NotFoundError:
-                    record_error = "the row no longer exists (deleted since; a delete follows)"
-                except TRANSIENT:
-                    raise
-                except ExactError as exc:
-                    record_error = str(exc)
-                if record is not None and _is_create(record):
-                    action = "created"
-        prefix = model or f"exact.{topic.lower() or 'unknown'}"
-        return {
-            "event_id": event_id,
-            "type": f"{prefix}.{action}",
-            "model": model,
-            "action": action,
-            "division": division,
-            "id": key,
-            "topic": topic,
-            "exact_action": exact_action,
-            "occurred_at": content.get("EventCreatedOn"),
-            "received_at": datetime.fromtimestamp(self._clock(), UTC)
-            .isoformat(timespec="milliseconds")
-            .replace("+00:00", "Z"),
-            "record": record,
-            "record_error": record_error,
-            "content": dict(content),
-        }
-
-    # -- WSGI --------------------------------------------------------------------------------
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        if request.method == "GET" and request.path.rstrip("/").endswith("/health"):
-            response = _json(200, {"ok": True, "events": len(self.log)})
-        elif request.method != "POST":
-            response = _json(405, {"error": "Exact Online notifications are POSTed"})
-        elif (request.content_length or 0) > MAX_BODY:
-            response = _json(413, {"error": "body too large"})
-        else:
-            raw = request.get_data(cache=False, as_text=False, parse_form_data=False)
-            try:
-                status, answer = self.handle(raw)
-            except Exception:  # never 200 for something not stored
-                log.exception("webhook handling failed")
-                status, answer = 500, {"error": "internal error; not stored"}
-            if status >= 400:
-                log.warning("%s %s -> %d %s", request.method, request.path, status,
-                            answer.get("error"))
-            response = _json(status, answer)
-        return response(environ, start_response)
-
-
-def _is_create(record: Mapping[str, Any]) -> bool:
-    """Exact sends creates as Update: a row never modified since it was created is new."""
-    created, updated = record.get("created_at"), record.get("updated_at")
-    return created is not None and created == updated
-
-
-def _json(status: int, body: Mapping[str, Any]) -> Response:
-    return Response(json.dumps(body), status=status, mimetype="application/json")
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return None
-
-
-def make_receiver_server(receiver: Receiver, host: str, port: int) -> BaseWSGIServer:
-    """A threaded werkzeug server for ``receiver`` (``port`` 0 picks a free port)."""
-    return make_server(host, port, receiver, threaded=True, request_handler=_QuietHandler)
-
-
 __all__ = [
     "TOPICS",
-    "EventLog",
     "Notification",
-    "Receiver",
     "Rejected",
     "WebhookSubscriptions",
-    "make_receiver_server",
     "model_for_topic",
-    "read_events",
     "sign",
     "split_notification",
     "topic_for_model",

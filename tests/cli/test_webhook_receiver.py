@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from werkzeug.test import EnvironBuilder
 
 from exact_online_core.errors import (
     ConfigError,
@@ -14,14 +16,9 @@ from exact_online_core.errors import (
     ServerError,
     ValidationError,
 )
-from exact_online_core.webhooks import (
-    EventLog,
-    Receiver,
-    read_events,
-    sign,
-    split_notification,
-    topic_for_model,
-)
+from exact_online_core.webhook_log import EventLog, read_events
+from exact_online_core.webhook_receiver import MAX_BODY, Receiver
+from exact_online_core.webhooks import sign, split_notification, topic_for_model
 
 SECRET = "sandbox-webhook-secret"
 KEY = "0f2b7c4e-1111-4222-8333-444455556666"
@@ -200,3 +197,92 @@ def test_models_without_a_topic_are_refused() -> None:
     with pytest.raises(ValidationError, match="no webhook topic"):
         topic_for_model("generic_user")
     assert topic_for_model("genericCompany") == "Accounts"
+
+
+# -- hostile bodies: signature first, nothing authentic lost --------------------------------------
+
+DEEP_CONTENT = b"[" * 200_000 + b"]" * 200_000
+
+
+def test_deeply_nested_content_with_a_forged_signature_is_rejected_with_401(
+    tmp_path: Path,
+) -> None:
+    status, answer = receiver(tmp_path).handle(body(DEEP_CONTENT, "A" * 64))
+    assert status == 401, answer
+    assert not list(read_events(tmp_path / "events.jsonl"))
+
+
+def test_deeply_nested_content_that_is_signed_is_stored_with_its_bytes(tmp_path: Path) -> None:
+    status, answer = receiver(tmp_path).handle(body(DEEP_CONTENT))
+    assert status == 200, answer
+    [event] = read_events(tmp_path / "events.jsonl")
+    assert base64.b64decode(event["content_base64"]) == DEEP_CONTENT
+    assert event["content"] is None and event["type"] == "exact.unreadable"
+
+
+def test_signed_content_with_a_lone_surrogate_is_stored_with_its_bytes(tmp_path: Path) -> None:
+    content = content_bytes().replace(b"Caf\\u00e9", b"Caf\\ud800")
+    status, answer = receiver(tmp_path, FakeApi(UPDATED)).handle(body(content))
+    assert status == 200, answer
+    [event] = read_events(tmp_path / "events.jsonl")
+    assert base64.b64decode(event["content_base64"]) == content
+    assert (event["type"], event["id"]) == ("generic_company.updated", KEY)
+
+
+def test_signed_content_that_is_not_utf8_is_stored_with_its_bytes(tmp_path: Path) -> None:
+    content = content_bytes().replace("Caf\\u00e9 \u00e9".encode(), b"Caf\xe9 \xff")
+    status, answer = receiver(tmp_path).handle(body(content))
+    assert status == 200, answer
+    [event] = read_events(tmp_path / "events.jsonl")
+    assert base64.b64decode(event["content_base64"]) == content
+
+
+def test_an_unreadable_event_is_stored_once(tmp_path: Path) -> None:
+    hook = receiver(tmp_path)
+    assert hook.handle(body(DEEP_CONTENT))[0] == 200
+    assert hook.handle(body(DEEP_CONTENT))[1]["duplicate"] is True
+
+
+class CountingInput:
+    """An endless request body that counts what the application reads."""
+
+    def __init__(self) -> None:
+        self.read_bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        size = 65536 if size is None or size < 0 else min(size, 65536)
+        self.read_bytes += size
+        return b"x" * size
+
+    def readline(self, size: int = -1) -> bytes:
+        return self.read(size)
+
+
+def post_environ(stream: CountingInput, headers: dict[str, str]) -> dict[str, Any]:
+    environ = EnvironBuilder(path="/exact/webhooks", method="POST").get_environ()
+    environ.pop("CONTENT_LENGTH", None)
+    environ["wsgi.input"] = stream
+    for name, value in headers.items():
+        environ[name] = value
+    return environ
+
+
+def call(app: Receiver, environ: dict[str, Any]) -> int:
+    statuses: list[str] = []
+    b"".join(app(environ, lambda status, headers, *exc: statuses.append(status)))
+    return int(statuses[0].split()[0])
+
+
+def test_a_chunked_body_over_the_limit_is_refused_without_reading_it_all(tmp_path: Path) -> None:
+    stream = CountingInput()
+    environ = post_environ(stream, {"HTTP_TRANSFER_ENCODING": "chunked",
+                                    "wsgi.input_terminated": True})
+    assert call(receiver(tmp_path), environ) == 413
+    assert stream.read_bytes <= MAX_BODY + 65536
+
+
+def test_a_body_announced_over_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    stream = CountingInput()
+    environ = post_environ(stream, {"CONTENT_LENGTH": str(800 * 1024 * 1024)})
+    assert call(receiver(tmp_path), environ) == 413
+    assert stream.read_bytes == 0

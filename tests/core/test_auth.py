@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,13 @@ from typing import Any
 import pytest
 import requests
 import requests_mock as rm
+from werkzeug.wrappers import Response
 
 from exact_online_core.auth import FileTokenStore, TokenBroker, TokenSet, fingerprint
-from exact_online_core.errors import AuthError, LoginRequiredError
+from exact_online_core.errors import AuthError, ConfigError, LoginRequiredError
 from exact_online_core.secrets import Secret
+
+from .loopback import serve
 
 TOKEN_URL = "https://start.exactonline.nl/api/oauth2/token"
 
@@ -275,3 +279,184 @@ def test_secrets_never_reach_logs_errors_or_reprs(
     )
     for secret in ("client-secret-xyz", "gAAAA-access-1", "rt!1", "rt!0"):
         assert secret not in visible
+
+
+# -- redirects -------------------------------------------------------------------------------
+
+
+def test_a_redirect_from_the_token_endpoint_is_refused_and_sends_nothing_elsewhere(
+    tmp_path: Path,
+) -> None:
+    with serve(lambda _r: Response("{}", mimetype="application/json")) as other, serve(
+        lambda _r: Response("", status=307, headers={"Location": f"{other.base_url}/steal"})
+    ) as exact:
+        broker = TokenBroker(
+            store=FileTokenStore(tmp_path / "tokens.json"),
+            token_url=f"{exact.base_url}/api/oauth2/token",
+            client_id="app",
+            client_secret=Secret("client-secret-xyz"),
+            initial_refresh_token=Secret("rt!0"),
+            sleep=lambda _seconds: None,
+        )
+        with pytest.raises(AuthError, match=r"307.*redirect.*127\.0\.0\.1") as caught:
+            broker.access_token()
+    assert other.requests == [], "the refresh token and client secret went to the other host"
+    assert len(exact.requests) == 1
+    assert "rt!0" not in str(caught.value) and "client-secret-xyz" not in str(caught.value)
+
+
+def test_a_redirect_answering_the_authorization_code_is_refused(tmp_path: Path) -> None:
+    with serve(lambda _r: Response("{}")) as other, serve(
+        lambda _r: Response("", status=302, headers={"Location": f"{other.base_url}/x"})
+    ) as exact:
+        broker = TokenBroker(
+            store=FileTokenStore(tmp_path / "tokens.json"),
+            token_url=f"{exact.base_url}/api/oauth2/token",
+            client_id="app",
+            client_secret=Secret("client-secret-xyz"),
+            redirect_uri="http://127.0.0.1:1/callback",
+        )
+        with pytest.raises(AuthError, match="redirect"):
+            broker.exchange_code("code-1")
+    assert other.requests == []
+
+
+# -- where the store lives ---------------------------------------------------------------------
+
+
+def test_a_store_reached_through_a_symlink_is_replaced_at_its_real_location(
+    tmp_path: Path, requests_mock: rm.Mocker
+) -> None:
+    real = tmp_path / "real" / "tokens.json"
+    real.parent.mkdir()
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    requests_mock.post(TOKEN_URL, json=token_answer(1))
+    make_broker(FileTokenStore(link), FakeClock()).access_token()
+    assert link.is_symlink(), "the symlink was replaced by a plain file"
+    assert json.loads(real.read_text())["refresh_token"] == "rt!1"
+
+
+def test_a_symlink_and_its_target_share_one_lock(tmp_path: Path) -> None:
+    real = tmp_path / "tokens.json"
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    through_link = FileTokenStore(link, lock_timeout=0.2)
+    direct = FileTokenStore(real, lock_timeout=0.2)
+    with direct.lock(), pytest.raises(AuthError, match="lock"), through_link.lock():
+        pass
+
+
+def test_a_store_path_under_a_file_is_a_config_error_naming_token_store(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    store = FileTokenStore(tmp_path / "afile" / "tokens.json")
+    with pytest.raises(ConfigError, match=r"token_store.*afile"):
+        make_broker(store, FakeClock()).access_token()
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["[]", "null", '"rt"', '{"refresh_token": null}', '{"refresh_token": ""}',
+     '{"refresh_token": "rt!1", "expires_in": 1e400}', '{"refresh_token": "rt!1", '
+     '"issued_at": "soon"}', '{"refresh_token": ["rt!1"]}', '{"refresh_token": "rt!1", '
+     '"access_token": 5}'],
+)
+def test_a_store_not_holding_a_token_object_is_an_error_naming_the_file(
+    store: FileTokenStore, content: str
+) -> None:
+    store.path.parent.mkdir(parents=True, exist_ok=True)
+    store.path.write_text(content)
+    with pytest.raises(AuthError, match=re.escape(str(store.path))):
+        make_broker(store, FakeClock(), seed=None).access_token()
+
+
+# -- seeding from a configured refresh token ---------------------------------------------------
+
+
+def test_a_configured_refresh_token_never_replaces_a_login(
+    store: FileTokenStore, requests_mock: rm.Mocker
+) -> None:
+    endpoint = requests_mock.post(TOKEN_URL, [{"json": token_answer(1)}, {"json": token_answer(2)}])
+    clock = FakeClock()
+    make_broker(store, clock, seed=None).exchange_code("code", "http://127.0.0.1:1/cb")
+    clock.now += 600
+    make_broker(store, clock, seed="rt!configured-before-the-login").access_token()
+    assert "refresh_token=rt%211" in endpoint.last_request.text
+
+
+def test_a_login_with_a_configured_refresh_token_is_kept_by_another_config(
+    store: FileTokenStore, requests_mock: rm.Mocker
+) -> None:
+    endpoint = requests_mock.post(TOKEN_URL, [{"json": token_answer(1)}, {"json": token_answer(2)}])
+    clock = FakeClock()
+    make_broker(store, clock, seed="rt!a").exchange_code("code", "http://127.0.0.1:1/cb")
+    clock.now += 600
+    make_broker(store, clock, seed="rt!b").access_token()
+    assert "refresh_token=rt%211" in endpoint.last_request.text
+
+
+def test_a_configured_refresh_token_seeds_a_store_only_once(
+    store: FileTokenStore, requests_mock: rm.Mocker
+) -> None:
+    endpoint = requests_mock.post(
+        TOKEN_URL, [{"json": token_answer(1)}, {"json": token_answer(2)}, {"json": token_answer(3)}]
+    )
+    clock = FakeClock()
+    make_broker(store, clock, seed="rt!a").access_token()
+    clock.now += 600
+    make_broker(store, clock, seed="rt!b").access_token()  # a new token was configured
+    clock.now += 600
+    make_broker(store, clock, seed="rt!a").access_token()  # an old config, still around
+    assert "refresh_token=rt%212" in endpoint.last_request.text, "rt!a was used once already"
+
+
+# -- crashes in the middle of a refresh --------------------------------------------------------
+
+
+def test_tokens_received_before_a_crash_are_recovered_from_the_pending_file(
+    store: FileTokenStore, requests_mock: rm.Mocker
+) -> None:
+    clock = FakeClock()
+    store.write(TokenSet(refresh_token=Secret("rt!0"), client_id="app"))
+    received = TokenSet(refresh_token=Secret("rt!1"), access_token=Secret("gAAAA-access-1"),
+                        issued_at=clock.now, client_id="app")
+    pending = store.pending_path
+    pending.write_text(json.dumps(received.to_json()))  # the process died before the rename
+    endpoint = requests_mock.post(TOKEN_URL, json=token_answer(2))
+    assert make_broker(store, clock, seed=None).access_token() == "gAAAA-access-1"
+    assert endpoint.call_count == 0
+    assert not pending.exists()
+    assert json.loads(store.path.read_text())["refresh_token"] == "rt!1"
+
+
+def test_a_torn_pending_file_is_discarded_and_the_store_is_used(
+    store: FileTokenStore, requests_mock: rm.Mocker
+) -> None:
+    store.write(TokenSet(refresh_token=Secret("rt!0"), client_id="app"))
+    store.pending_path.write_text('{"refresh_token": "rt!1", "acc')
+    endpoint = requests_mock.post(TOKEN_URL, json=token_answer(1))
+    make_broker(store, FakeClock(), seed=None).access_token()
+    assert "refresh_token=rt%210" in endpoint.last_request.text
+    assert not store.pending_path.exists()
+
+
+def test_a_crash_between_the_answer_and_the_rename_loses_no_token(
+    store: FileTokenStore, requests_mock: rm.Mocker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests_mock.post(TOKEN_URL, [{"json": token_answer(1)}, {"json": token_answer(2)}])
+    clock = FakeClock()
+    store.write(TokenSet(refresh_token=Secret("rt!0"), client_id="app"))
+
+    class Killed(BaseException):
+        pass
+
+    def die(src: Any, dst: Any) -> None:
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr("os.replace", die)
+        with pytest.raises(Killed):
+            make_broker(store, clock, seed=None).access_token()
+    clock.now += 600
+    assert make_broker(store, clock, seed=None).access_token() == "gAAAA-access-2"
+    assert "refresh_token=rt%211" in requests_mock.last_request.text

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -11,6 +12,7 @@ import pytest
 import requests
 import requests_mock as rm
 from urllib3.exceptions import MaxRetryError, NewConnectionError
+from werkzeug.wrappers import Request, Response
 
 from exact_online_core.config import ExactConfig
 from exact_online_core.errors import (
@@ -27,6 +29,8 @@ from exact_online_core.errors import (
 )
 from exact_online_core.http import ExactClient
 from exact_online_core.secrets import Secret
+
+from .loopback import serve
 
 BASE = "https://start.exactonline.nl"
 API = f"{BASE}/api/v1"
@@ -596,3 +600,58 @@ def test_calls_are_counted_per_division_and_endpoint(client: ExactClient, mock: 
 def test_request_returns_none_for_204(client: ExactClient, mock: rm.Mocker) -> None:
     mock.get(ACCOUNTS, status_code=204, text="")
     assert client.get("crm/Accounts", division=DIV) is None
+
+
+# -- dot segments: the token stays inside /api/v1 ------------------------------------------------
+
+ESCAPES = [
+    "/api/v1/../oauth2/token",
+    "/api/v1/%2e%2e/oauth2/token",
+    "/api/v1/%2E%2e/%2e%2E/api/oauth2/token",
+    "/api/v1/100001/crm/../../../oauth2/token",
+    "/api/v1/100001/./../../oauth2/token",
+    "/api/v1/100001/..;/..;/oauth2/token",
+    "/api/v1/100001/crm%2f..%2f..%2f..%2foauth2/token",
+    "/api/v1/100001/%252e%252e/%252e%252e/oauth2/token",
+    "/api/v1\\..\\oauth2/token",
+]
+
+
+def page_then(next_path: str) -> Callable[[Request], Response]:
+    """An API that answers its first page with ``__next`` = ``next_path`` on the same host."""
+
+    def answer(request: Request) -> Response:
+        if request.path.startswith("/api/v1/100001/crm/Accounts"):
+            base = request.host_url.rstrip("/")
+            body = {"d": {"results": [{"ID": 1}], "__next": base + next_path}}
+            return Response(json.dumps(body), mimetype="application/json")
+        return Response(json.dumps({"access_token": "x"}), mimetype="application/json")
+
+    return answer
+
+
+@pytest.mark.parametrize("next_path", ESCAPES)
+def test_next_with_dot_segments_never_receives_the_token(
+    next_path: str, broker: FakeBroker, fake: FakeTime
+) -> None:
+    with serve(page_then(next_path)) as host:
+        config = ExactConfig(base_url=host.base_url, client_id="cid", client_secret=Secret("s"),
+                             max_retries=0, timeout=5.0)
+        with ExactClient(config, broker, sleep=fake.sleep, clock=fake.clock) as client, \
+                pytest.raises(MalformedResponseError, match="__next"):
+            list(client.iter_pages("crm/Accounts", division=DIV))
+    assert [seen.path for seen in host.requests] == ["/api/v1/100001/crm/Accounts"]
+
+
+@pytest.mark.parametrize("path", ["../../oauth2/token", "crm/%2e%2e/%2e%2e/%2e%2e/oauth2/token",
+                                  "crm/..;/..;/..;/oauth2/token"])
+def test_a_request_path_with_dot_segments_is_refused_before_sending(
+    path: str, broker: FakeBroker, fake: FakeTime
+) -> None:
+    with serve(page_then("/")) as host:
+        config = ExactConfig(base_url=host.base_url, client_id="cid", client_secret=Secret("s"),
+                             max_retries=0, timeout=5.0)
+        with ExactClient(config, broker, sleep=fake.sleep, clock=fake.clock) as client, \
+                pytest.raises(ValidationError, match="dot segment"):
+            client.request("GET", path, division=DIV)
+    assert host.requests == []

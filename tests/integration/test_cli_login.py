@@ -93,6 +93,29 @@ def test_token_store_written_by_login_is_used_by_the_core_without_a_refresh_toke
     assert len(rows) == sandbox.row_count("crm/Accounts", 100002)
 
 
+def test_a_refresh_token_left_in_the_config_never_replaces_a_newer_login(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    settings = login_settings(sandbox, tmp_path)
+    old = sandbox.mint_refresh_token(CLIENT_ID)
+    assert sandbox.token_request(client_id=CLIENT_ID, grant_type="refresh_token",
+                                 refresh_token=old).status_code == 200  # used up: rotated
+    subprocess.run(cli("login", "--config", str(tmp_path / "exact.json"), "--auto-consent"),
+                   check=True, capture_output=True, timeout=120, env=clean_env())
+    (tmp_path / "exact.json").write_text(json.dumps({**settings, "refresh_token": old}))
+    sandbox.clear_calls()
+    done = subprocess.run(cli("proxy", "GET", "current/Me", "--config",
+                              str(tmp_path / "exact.json")),
+                          capture_output=True, text=True, timeout=120, env=clean_env())
+    assert done.returncode == 0, done.stderr
+    sandbox.advance_clock(600)  # the next run must refresh: with the login's token
+    done = subprocess.run(cli("proxy", "GET", "current/Me", "--config",
+                              str(tmp_path / "exact.json")),
+                          capture_output=True, text=True, timeout=120, env=clean_env())
+    assert done.returncode == 0, done.stderr
+    assert sandbox.calls()["by_endpoint_status"]["POST oauth2/token"] == {"200": 1}
+
+
 def test_login_listener_receives_the_browser_redirect(sandbox: Sandbox, tmp_path: Path) -> None:
     settings = login_settings(sandbox, tmp_path)
     with subprocess.Popen(

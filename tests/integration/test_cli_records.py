@@ -97,6 +97,22 @@ def test_records_list_since_a_timestamp_returns_only_newer_rows(
     assert len(newer) < len(every)
 
 
+def test_records_list_since_a_date_with_a_filter_returns_only_newer_rows(
+    config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ("--division", "100001", "--filter", "Status eq 'C'", "--array",
+              "--config", config_file)
+    _, out, _ = run(capsys, "records", "generic_company", "list", *common)
+    every = json.loads(out)
+    middle = sorted(r["updated_at"] for r in every)[len(every) // 2]
+    status, out, err = run(capsys, "records", "generic_company", "list", "--since", middle,
+                           *common)
+    assert status == 0, err
+    newer = json.loads(out)
+    assert newer and all(r["updated_at"] >= middle for r in newer)
+    assert len(newer) < len(every)
+
+
 @pytest.mark.parametrize("model", ["generic_user", "generic_workspace"])
 def test_records_refuses_writes_for_read_only_models_before_any_call(
     model: str, sandbox: Sandbox, config_file: str, capsys: pytest.CaptureFixture[str]
@@ -123,3 +139,14 @@ def test_records_unknown_model_is_a_clear_error(
 ) -> None:
     status, _, err = run(capsys, "records", "generic_thing", "list", "--config", config_file)
     assert status == 1 and "generic_thing" in err and "Traceback" not in err
+
+
+def test_a_duplicate_code_error_names_the_code_unmasked(
+    sandbox: Sandbox, config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = ("--division", "100001", "--config", config_file)
+    data = '{"name": "Twice BV", "code": "TWICE1"}'
+    assert run(capsys, "records", "generic_company", "create", "--data", data, *common)[0] == 0
+    status, out, err = run(capsys, "records", "generic_company", "create", "--data", data, *common)
+    assert (status, out) == (1, "")
+    assert "Code already exists: TWICE1" in err and "****" not in err

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from exact_online_cli import main
-from exact_online_core.webhooks import EventLog, Receiver, make_receiver_server
+from exact_online_core.webhook_log import EventLog
+from exact_online_core.webhook_receiver import Receiver
+from exact_online_core.webhook_server import make_receiver_server
 from exact_online_sandbox.server import Sandbox
 
 
