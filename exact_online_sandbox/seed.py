@@ -9,11 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .entities import ENTITIES, EntityDef
+from .entities import ENTITIES, SPECS, EntityDef, row_key
 from .rules import (
     COUNTRY_NAMES,
     DAY_MS,
     apply_payment,
+    auto_code,
     blank,
     describe_invoice,
     full_name,
@@ -25,20 +26,25 @@ from .rules import (
     receivables_list_row,
     sync_row,
 )
-from .store import Store, dumps
+from .seed_generic import created_audit, generic_rows
+from .store import Snapshot, Store, dumps
 
 USER_ID = "5d4a3b2c-0000-4000-8000-000000000001"
 USER_EMAIL = "sandbox.user@example.com"
 REACHABLE: tuple[int, ...] = (100001, 100002)
 UNREACHABLE: tuple[int, ...] = (100003,)
 SMALL: dict[str, int] = {"accounts": 50, "contacts": 80, "items": 30, "invoices": 40,
-                         "projects": 5, "deleted": 3}
+                         "projects": 5, "deleted": 3, "generic": 1}
 DIVISIONS: dict[int, dict[str, Any]] = {
     100001: {"Description": "Sandbox Nederland B.V.", "Country": "NL", "City": "Delft",
-             "Hid": "1", "IsMainDivision": True, "Current": True},
+             "Hid": 1, "IsMainDivision": True, "Current": True},
     100002: {"Description": "Sandbox België BV", "Country": "BE", "City": "Gent",
-             "Hid": "2", "IsMainDivision": False, "Current": False},
+             "Hid": 2, "IsMainDivision": False, "Current": False},
+    100003: {"Description": "Sandbox Archief B.V.", "Country": "NL", "City": "Delft",
+             "Hid": 3, "IsMainDivision": False, "Current": False},
 }
+"""Every division of the licence; the user can open the REACHABLE ones (system/Divisions),
+system/AllDivisions lists them all."""
 CREATED_MS = 1_672_531_200_000  # 2023-01-01: the sandbox company's creation
 FULL_NAME = "Sandbox User"
 
@@ -80,7 +86,7 @@ class _Rows:
         self.rows: list[tuple[str, str, Any, str | None, dict[str, Any] | str]] = []
 
     def add(self, entity: EntityDef, row: dict[str, Any]) -> None:
-        key = row["ID" if entity.key == "Timestamp" else entity.key]
+        key = row_key(entity, row)
         parent = row.get(entity.parent_field) if entity.parent_field else None
         self.rows.append((entity.store_name, str(key), key, parent, row))
 
@@ -150,12 +156,24 @@ def seed_all(store: Store, *, seed: int | None = 42, size: str | dict[str, int] 
     elif size != "small":
         raise ValueError(f"unknown seed size {size!r}: use 'small' or a dict of counts")
     anchor = anchor_ms if anchor_ms is not None else 1_780_272_000_000  # 2026-06-01
-    _seed_global(store)
-    if seed is None:
+    cache_key = (seed, tuple(sorted(counts.items())), anchor)
+    if store.restore(_SNAPSHOTS.get(cache_key)):
         return
-    for division in REACHABLE:
-        rng = random.Random(f"{seed}:{division}")
-        _seed_division(store, rng, division, counts, anchor)
+    _seed_global(store)
+    if seed is not None:
+        for division in REACHABLE:
+            rng = random.Random(f"{seed}:{division}")
+            _seed_division(store, rng, division, counts, anchor)
+    if sum(v for k, v in counts.items() if k != "generic") <= SNAPSHOT_LIMIT:
+        _SNAPSHOTS[cache_key] = store.snapshot()
+        while len(_SNAPSHOTS) > 8:
+            _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)))
+
+
+SNAPSHOT_LIMIT = 5_000
+"""Seeds of at most this many business rows are kept in memory after their first build, so a
+reset with the same seed and sizes (the tests reset often) only reloads them."""
+_SNAPSHOTS: dict[tuple[Any, ...], Snapshot] = {}
 
 
 def _audit(row: dict[str, Any], division: int, created: int, modified: int) -> dict[str, Any]:
@@ -164,19 +182,35 @@ def _audit(row: dict[str, Any], division: int, created: int, modified: int) -> d
     return row
 
 
+def _division_row(entity: EntityDef, code: int, info: dict[str, Any]) -> dict[str, Any]:
+    row = blank(entity)
+    row.update(info)
+    row.update(Code=code, Country=str(info["Country"]).ljust(3), Currency="EUR",
+               Legislation="1" if info["Country"] == "NL" else "2", Status=1,
+               BlockingStatus=0, IsDossierDivision=False, IsPracticeDivision=False,
+               IsHRDivision=False, Customer=str(uuid.uuid5(uuid.NAMESPACE_URL, "customer")),
+               CustomerCode=pad_code(4711), CustomerName="Sandbox Holding",
+               Email=USER_EMAIL, StartDate=CREATED_MS, TemplateCode="NL_Base")
+    return _audit(row, code, CREATED_MS, CREATED_MS)
+
+
 def _seed_global(store: Store) -> None:
     rows = _Rows(store, 0)
-    divisions = ENTITIES["Divisions"]
     for code, info in DIVISIONS.items():
-        row = blank(divisions)
-        row.update(info)
-        row.update(Code=code, Country=str(info["Country"]).ljust(3), Currency="EUR",
-                   Legislation="1" if info["Country"] == "NL" else "2", Status=1,
-                   BlockingStatus=0, IsDossierDivision=False, IsPracticeDivision=False,
-                   IsHRDivision=False, Customer=str(uuid.uuid5(uuid.NAMESPACE_URL, "customer")),
-                   CustomerCode=pad_code(4711), CustomerName="Sandbox Holding",
-                   Email=USER_EMAIL, StartDate=CREATED_MS, TemplateCode="NL_Base")
-        rows.add(divisions, _audit(row, code, CREATED_MS, CREATED_MS))
+        if code in REACHABLE:
+            rows.add(ENTITIES["Divisions"], _division_row(ENTITIES["Divisions"], code, info))
+        rows.add(ENTITIES["AllDivisions"], _division_row(ENTITIES["AllDivisions"], code, info))
+        if code in REACHABLE:
+            hrm = ENTITIES["HrmDivisions"]
+            row = blank(hrm)
+            row.update(Code=code, Description=info["Description"], HID=info["Hid"],
+                       Main=info["IsMainDivision"], Country=str(info["Country"]).ljust(3),
+                       CountryDescription=COUNTRY_NAMES.get(str(info["Country"])),
+                       Currency="EUR", CurrencyDescription="Euro", Status=1, BlockingStatus=0,
+                       Customer=str(uuid.uuid5(uuid.NAMESPACE_URL, "customer")),
+                       CustomerCode=pad_code(4711), CustomerName="Sandbox Holding",
+                       StartDate=CREATED_MS, TemplateCode="NL_Base")
+            rows.add(hrm, _audit(row, code, CREATED_MS, CREATED_MS))
     users = ENTITIES["Users"]
     people = ((USER_ID, "Sandbox", "User", USER_EMAIL),
               ("5d4a3b2c-0000-4000-8000-000000000002", "Eva", "de Boer", "eva@example.com"),
@@ -261,6 +295,7 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
             "Gender": choice(("M", "V", "O")), "HID": 1000 + n, "Person": _guid(rng),
             "IsMailingExcluded": False, "IsAnonymised": 0, "Language": country.ljust(10),
             "JobTitleDescription": choice(("Owner", "CFO", "Buyer", None)),
+            "Code": auto_code(n + 1),
         }
         if account.get("MainContact") is None:
             account["MainContact"] = row["ID"]
@@ -321,6 +356,7 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
         rows.add(proj_def, _audit(row, division, created, modified))
     _seed_invoices(rows, rng, division, counts.get("invoices", 0), accounts, items, anchor,
                    main_names)
+    _seed_generic(rows, rng, division, counts.get("generic", 0), anchor)
     deleted = ENTITIES["Deleted"]
     for _ in range(counts.get("deleted", 0)):
         rows.add(deleted, {"ID": _guid(rng), "DeletedBy": USER_ID, "DeletedDate": anchor - DAY_MS,
@@ -328,6 +364,23 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
     rows.flush()
     store.set_counter(division, "account-code", n_acc)
     store.set_counter(division, "contact-hid", 1000 + len(contacts))
+    store.set_counter(division, "contact-code", len(contacts))
+
+
+SPECIAL = frozenset(spec.name for spec in SPECS)
+"""Entities seeded by their own rules above; every other entity is a generic store."""
+
+
+def _seed_generic(rows: _Rows, rng: random.Random, division: int, count: int,
+                  anchor: int) -> None:
+    if count <= 0:
+        return
+    readable = [e for e in ENTITIES.values()
+                if e.name not in SPECIAL and any("GET" in v.methods for v in e.views.values())]
+    readable.sort(key=lambda e: (not e.navigation_targets, e.name))
+    audit = created_audit(USER_ID, FULL_NAME, anchor - DAY_MS)
+    for entity, row in generic_rows(readable, rng, division, count, anchor, audit, {}):
+        rows.add(entity, row)
 
 
 def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
@@ -383,6 +436,7 @@ def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
         describe_invoice(header)
         _audit(header, division, created, created + rng.randint(0, 5) * DAY_MS)
         add(inv_def, header)
+        add(sync_def, sync_row(header, None, 0))
         for line in lines:
             add(line_def, line)
             add(sync_def, sync_row(header, line, 0))
