@@ -84,18 +84,19 @@ SPECS: tuple[Spec, ...] = (
     Spec("Projects", "project/Projects", "sync/Project/Projects", deleted_type=21),
     Spec("WebhookSubscriptions", "webhooks/WebhookSubscriptions", defaults={"IsInstant": False}),
     Spec("Deleted", None, "sync/Deleted", scope="organization.administration"),
+    Spec("TransactionLines", "financialtransaction/TransactionLines",
+         "sync/Financial/TransactionLines", "bulk/Financial/TransactionLines",
+         scope="financial.accounting", deleted_type=1, parent_field="EntryID"),
+    # one row per purchase order line, the order's fields copied onto it
+    Spec("SyncPurchaseOrders", None, "sync/PurchaseOrder/PurchaseOrders", key="ID",
+         scope="purchase.orders", deleted_type=22, parent_field="PurchaseOrderID"),
 )
 
 GROUPED: dict[str, str] = {
-    "bulk/Financial/TransactionLines": "financialtransaction/TransactionLines",
-    "sync/Financial/TransactionLines": "financialtransaction/TransactionLines",
     "sync/CRM/QuotationHeaders": "crm/Quotations",
     "sync/SalesOrder/SalesOrderHeaders": "salesorder/SalesOrders",
 }
 """``bulk/``/``sync/`` endpoints whose plain twin has another name."""
-
-SEPARATE = frozenset({"sync/PurchaseOrder/PurchaseOrders"})
-"""Sync endpoints with rows of their own (one row per order line), not a twin's rows."""
 
 DELETED_TYPES: dict[str, int] = {
     "financialtransaction/TransactionLines": 1, "crm/Addresses": 3, "documents/Documents": 6,
@@ -104,7 +105,7 @@ DELETED_TYPES: dict[str, int] = {
     "salesorder/SalesOrderLines": 33, "salesorder/GoodsDeliveries": 16,
     "salesorder/GoodsDeliveryLines": 17, "financial/GLClassifications": 18,
     "inventory/ItemWarehouses": 19, "sync/Inventory/StorageLocationStockPositions": 20,
-    "sync/PurchaseOrder/PurchaseOrders": 22, "subscription/Subscriptions": 23,
+"subscription/Subscriptions": 23,
     "subscription/SubscriptionLines": 24, "bulk/Project/ProjectWBS": 25,
     "project/ProjectPlanning": 26, "hrm/LeaveAbsenceHoursByDay": 27,
     "sync/Inventory/SerialBatchNumbers": 28, "sync/Inventory/StockSerialBatchNumbers": 29,
@@ -197,7 +198,7 @@ def _build() -> dict[str, EntityDef]:
         if path in taken:
             continue
         mode = _mode(path)
-        if mode == "plain" or path in SEPARATE:
+        if mode == "plain":
             group = path
         elif path in GROUPED:
             group = GROUPED[path]
@@ -215,7 +216,8 @@ def _link_field(parent: EntityDef, child: EntityDef) -> str | None:
     """The child property pointing at the parent (``InvoiceID``, ``Account``, …)."""
     stem = singular(parent.main.path.rsplit("/", 1)[-1])
     candidates = [parent.key] if parent.key not in ("ID", "Timestamp") else []
-    candidates += [stem, f"{stem}ID", f"{stem}Id"]
+    last_word = re.findall(r"[A-Z][a-z]*", stem)[-1:] or [stem]
+    candidates += [stem, f"{stem}ID", f"{stem}Id", f"{last_word[0]}ID"]
     for name in candidates:
         if child.fields.get(name) in ("guid", "int", "string") and name != child.key:
             return name

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .entities import ENTITIES, EntityDef
 from .errors import ExactApiError
+from .ledger import bank_entry, sales_entry
 from .rules import (
     CREDIT_TYPES,
     DAY_MS,
@@ -30,6 +31,7 @@ from .rules import (
     receivables_list_row,
     sync_row,
 )
+from .seed_finance import bank_entry_number
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -323,6 +325,9 @@ def process(b: Backend, entity: EntityDef, division: int, body: Any) -> dict[str
                                 new_guid())
     receivable["Division"] = division
     b.save(RECEIVABLES, division, receivable)
+    _book(b, division, *sales_entry(division, header, _lines_of(b, division,
+                                                                 header["InvoiceID"]),
+                                    account, _audit(b)))
     if not receivable["IsFullyPaid"]:
         hid = b.store.next_values(division, "receivables-hid", start=1)
         b.save(RLIST, division, receivables_list_row(receivable, hid))
@@ -334,6 +339,20 @@ def process(b: Backend, entity: EntityDef, division: int, body: Any) -> dict[str
     return printed
 
 
+def _audit(b: Backend) -> dict[str, Any]:
+    now, user = b.now_ms(), b.user()
+    return {"Created": now, "Creator": user["UserID"], "CreatorFullName": user["FullName"],
+            "Modified": now, "Modifier": user["UserID"], "ModifierFullName": user["FullName"]}
+
+
+def _book(b: Backend, division: int, entry: dict[str, Any], lines: list[dict[str, Any]]
+          ) -> None:
+    """Save a financial entry: its Transactions row and its TransactionLines."""
+    b.save(ENTITIES["financialtransaction/Transactions"], division, entry)
+    for line in lines:
+        b.save(ENTITIES["TransactionLines"], division, line)
+
+
 def book_payment(b: Backend, division: int, invoice_id: str, amount: float | None) -> dict[
         str, Any]:
     found = b.children(RECEIVABLES, division, [invoice_id])
@@ -343,8 +362,14 @@ def book_payment(b: Backend, division: int, invoice_id: str, amount: float | Non
         raise ExactApiError(400, "This sales invoice has not been processed: it has no "
                                  "receivable to pay.")
     receivable = found[0]
+    before = float(receivable.get("AmountDC") or 0.0)
     apply_payment(receivable, amount, b.now_ms())
     b.save(RECEIVABLES, division, receivable)
+    paid = round(before - float(receivable.get("AmountDC") or 0.0), 2)
+    now = b.now_ms()
+    number = bank_entry_number(now, b.store.next_values(division, "bank-entry"))
+    _book(b, division, *bank_entry(division, receivable, paid, now, number, new_guid(),
+                                   _audit(b)))
     listed = b.children(RLIST, division, [receivable["ID"]])
     for row in listed:
         if receivable["IsFullyPaid"]:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from .books import gl_code_of, gl_fields
 from .entities import ENTITIES, SPECS, EntityDef, row_key
 from .rules import (
     COUNTRY_NAMES,
@@ -26,6 +27,7 @@ from .rules import (
     receivables_list_row,
     sync_row,
 )
+from .seed_finance import FINANCE_SIZES, SEEDED, FinanceSeeder, gl_for_item, seed_trade
 from .seed_generic import created_audit, generic_rows
 from .store import Snapshot, Store, dumps
 
@@ -34,7 +36,7 @@ USER_EMAIL = "sandbox.user@example.com"
 REACHABLE: tuple[int, ...] = (100001, 100002)
 UNREACHABLE: tuple[int, ...] = (100003,)
 SMALL: dict[str, int] = {"accounts": 50, "contacts": 80, "items": 30, "invoices": 40,
-                         "projects": 5, "deleted": 3, "generic": 1}
+                         "projects": 5, "deleted": 3, "generic": 1, **FINANCE_SIZES}
 DIVISIONS: dict[int, dict[str, Any]] = {
     100001: {"Description": "Sandbox Nederland B.V.", "Country": "NL", "City": "Delft",
              "Hid": 1, "IsMainDivision": True, "Current": True},
@@ -314,7 +316,6 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
         rows.add(con_def, row)
     # items
     item_def = ENTITIES["Items"]
-    gl_revenue = str(uuid.uuid5(uuid.NAMESPACE_URL, f"gl-revenue:{division}"))
     items: list[dict[str, Any]] = []
     for n in range(1, counts.get("items", 0) + 1):
         desc, unit, price = ITEMS[(n - 1) % len(ITEMS)]
@@ -330,7 +331,8 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
                                                        "Kilogram", "box": "Box"}[unit],
             "UnitType": "O", "IsSalesItem": n % 10 != 0, "IsPurchaseItem": rnd() < 0.4,
             "IsStockItem": unit != "hr", "IsFractionAllowedItem": unit in ("hr", "kg"),
-            "GLRevenue": gl_revenue, "SecurityLevel": 10, "StartDate": created // DAY_MS * DAY_MS,
+            **gl_for_item(division, unit), "SecurityLevel": 10,
+            "StartDate": created // DAY_MS * DAY_MS,
             "FreeTextField_01": choice(COLOURS),
             "FreeTextField_02": f"EAN{randint(10**11, 10**12)}",
             "FreeNumberField_01": round(rnd() * 100, 2) if rnd() < 0.7 else None,
@@ -354,8 +356,14 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
                    BudgetedAmount=float(randint(10, 200) * 100))
         row["TypeDescription"] = {2: "Fixed price", 3: "Time and Material"}[row["Type"]]
         rows.add(proj_def, _audit(row, division, created, modified))
+    finance = FinanceSeeder(lambda name, row: rows.add(ENTITIES[name], row), rng, division,
+                            anchor, lambda c, m: _audit({}, division, c, m),
+                            (USER_ID, FULL_NAME))
+    finance.books(CREATED_MS)
     _seed_invoices(rows, rng, division, counts.get("invoices", 0), accounts, items, anchor,
-                   main_names)
+                   main_names, finance)
+    seed_trade(finance, counts, accounts, items,
+               lambda row: rows.add(ENTITIES["SyncPurchaseOrders"], row))
     _seed_generic(rows, rng, division, counts.get("generic", 0), anchor)
     deleted = ENTITIES["Deleted"]
     for _ in range(counts.get("deleted", 0)):
@@ -367,7 +375,7 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
     store.set_counter(division, "contact-code", len(contacts))
 
 
-SPECIAL = frozenset(spec.name for spec in SPECS)
+SPECIAL = frozenset(spec.name for spec in SPECS) | SEEDED
 """Entities seeded by their own rules above; every other entity is a generic store."""
 
 
@@ -385,7 +393,7 @@ def _seed_generic(rows: _Rows, rng: random.Random, division: int, count: int,
 
 def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
                    accounts: list[dict[str, Any]], items: list[dict[str, Any]],
-                   anchor: int, main_names: dict[str, str]) -> None:
+                   anchor: int, main_names: dict[str, str], finance: FinanceSeeder) -> None:
     sales_items = [i for i in items if i["IsSalesItem"]] or items
     customers = [a for a in accounts if a["Status"] == "C"] or accounts
     if not count or not sales_items or not customers:
@@ -422,9 +430,11 @@ def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
         for k in range(1, rng.randint(1, 5) + 1):
             item = rng.choice(sales_items)
             line = blank(line_def)
+            gl = gl_fields(division, gl_code_of(division, item["GLRevenue"]))
             line.update(ID=_guid(rng), InvoiceID=header["InvoiceID"], LineNumber=k,
                         Item=item["ID"], Quantity=float(rng.randint(1, 12)),
-                        GLAccount=item["GLRevenue"], GLAccountDescription="Revenue",
+                        GLAccount=gl["GLAccount"],
+                        GLAccountDescription=gl["GLAccountDescription"],
                         VATPercentage=rng.choice((0.21, 0.21, 0.09, 0.0)))
             price_line(line, item, header["Type"])
             lines.append(_audit(line, division, created, created))
@@ -441,13 +451,17 @@ def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
             add(line_def, line)
             add(sync_def, sync_row(header, line, 0))
         if status == 50:
+            finance.invoice_booked(header, lines, account)
             rec = receivable_for(header, account, created, USER_ID, FULL_NAME, _guid(rng))
             roll = rng.random()
             paid_at = min(anchor, invoice_date + rng.randint(5, 40) * DAY_MS)
+            before = float(rec["AmountDC"])
             if not rec["IsFullyPaid"] and roll < 0.4:
                 apply_payment(rec, None, paid_at)
             elif not rec["IsFullyPaid"] and roll < 0.6:
                 apply_payment(rec, round(abs(rec["AmountDC"]) / 2, 2), paid_at)
+            if rec["AmountDC"] != before:
+                finance.payment_booked(rec, round(before - float(rec["AmountDC"]), 2), paid_at)
             add(rec_def, rec)
             if not rec["IsFullyPaid"]:
                 hid += 1
@@ -455,5 +469,6 @@ def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
     store = rows.store
     store.set_counter(division, "order-number", count)
     store.set_counter(division, "receivables-hid", hid)
+    store.set_counter(division, "bank-entry", finance.bank_number)
     for (year, journal), value in numbers.items():
         store.set_counter(division, f"invoice-number:{year}:{journal}", value)

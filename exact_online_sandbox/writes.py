@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import joined
 from .entities import ENTITIES, EntityDef, nav_entity, nav_link, row_key
 from .errors import ExactApiError
 from .rules import (
@@ -48,8 +49,16 @@ def create(b: Backend, entity: EntityDef, division: int, body: Any) -> dict[str,
     fill_flags(entity, row)
     b.save(entity, division, row)
     _create_nested(b, entity, division, row, navs)
+    _follow(b, entity, division, row)
     b.emit(entity, division, "Create", row_key(entity, row))
     return row
+
+
+def _follow(b: Backend, entity: EntityDef, division: int, row: dict[str, Any]) -> None:
+    """Rows kept from this one: a purchase order's sync rows."""
+    order = joined.order_of(entity.name, row)
+    if order is not None:
+        joined.refresh(b, division, order)
 
 
 def _create_nested(b: Backend, entity: EntityDef, division: int, row: dict[str, Any],
@@ -94,6 +103,7 @@ def update(b: Backend, entity: EntityDef, division: int, key: Any, body: Any) ->
     b.stamp(row, division, created=False)
     _derive(b, entity, division, row, before)
     b.save(entity, division, row)
+    _follow(b, entity, division, row)
     b.emit(entity, division, "Update", key)
 
 
@@ -113,6 +123,9 @@ def delete(b: Backend, entity: EntityDef, division: int, key: Any) -> None:
                 and "DELETE" in child.methods:
             b.store.delete_children(child.store_name, division, str(key))
     b.record_deleted(entity, division, str(key))
+    if entity.name == joined.ORDERS:
+        b.record_deleted(ENTITIES[joined.SYNC], division, str(key))
+    _follow(b, entity, division, row)
     b.emit(entity, division, "Delete", key)
 
 
