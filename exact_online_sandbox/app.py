@@ -326,8 +326,8 @@ class SandboxApp:
             if unknown:
                 raise ExactApiError(400, f"No property '{unknown[0]}' exists in type "
                                          f"'Exact.Web.Api.Models.System.Me'.")
-            if "*" not in wanted:
-                row = {k: v for k, v in row.items() if k in wanted or k == "UserID"}
+            if "*" not in wanted:  # recorded: $select=CurrentDivision answers that alone
+                row = {k: v for k, v in row.items() if k in wanted}
         return self._render(me_body(row, base_url), wants_json)
 
     @staticmethod
@@ -381,7 +381,8 @@ class SandboxApp:
             rows = [render_row(r, row, base_url=base_url, division=division, select=q.select,
                                expand=q.expand) for row in page.rows]
             next_url = self._next_url(request, base_url, page.next_params, q.top, len(rows))
-            bare = bare_array(r.mode, q.top, "$skip" in request.args, page_size)
+            bare = bare_array(r.mode, q.top, "$skip" in request.args, page_size,
+                              q.skiptoken is not None)
             return self._render(collection_body(rows, next_url, page.total, bare=bare),
                                 wants_json)
         if method == "POST":

@@ -325,8 +325,11 @@ class Backend:
         keycol = self._keycol(target, mode)
         key_type = self._key_type(target, keycol)
         cols = columns(target)
-        sort = parse_orderby(q.orderby, target.visible_fields(mode), target.type_for(mode),
-                             cols) if q.orderby else []
+        orderby = q.orderby
+        if orderby is None and parent is not None and "LineNumber" in target.fields:
+            orderby = "LineNumber"  # a collection's rows (lines) come in line order
+        sort = parse_orderby(orderby, target.visible_fields(mode), target.type_for(mode),
+                             cols) if orderby else []
         order, oparams = order_sql(sort)
         order = f"{order}, {keycol}" if order else keycol
         offset = q.skip
@@ -368,7 +371,7 @@ class Backend:
             if child is not None and link is not None:
                 for c in self.linked(child, division, link, keys):
                     grouped.setdefault(str(c[link]), []).append(c)
-                for group in grouped.values():
+                for group in grouped.values():  # the order a navigation read pages in
                     group.sort(key=lambda c: (c.get("LineNumber") or 0, str(row_key(child, c))))
             for row, key in zip(rows, keys, strict=True):
                 row[nav] = grouped.get(key, [])

@@ -113,6 +113,8 @@ def render_row(
                 for child in children]}
             if len(value) > EXPAND_PAGE:
                 last = key_literal(target, "plain", children[-1])
+                if "LineNumber" in target.fields:  # lines page in line order
+                    last = f"{children[-1].get('LineNumber') or 0},{last}"
                 rendered["__next"] = f"{uri}/{nav}?$skiptoken={last}"
             out[nav] = rendered
         else:
@@ -137,16 +139,18 @@ def collection_body(
     return {"d": d}
 
 
-def bare_array(mode: Mode, top: int | None, has_skip: bool, page_size: int) -> bool:
+def bare_array(mode: Mode, top: int | None, has_skip: bool, page_size: int,
+               has_skiptoken: bool = False) -> bool:
     """Whether Exact answers a collection as a bare ``{"d": [...]}``.
 
     The recordings: ``$top`` 50 or 60 without ``$skip`` (list-contacts, list-payments,
     list-sales-orders) and ``$top=50&$skip=0`` (list-items, list-vat-codes) gave a bare array;
-    ``$top=60&$skip=0`` (sales-invoices), ``$top`` 100 and 1000 and no ``$top`` gave
-    ``d.results``. So: plain endpoints, ``$top`` below the page size, or equal to it without
+    ``$top=60&$skip=0`` (sales-invoices), ``$top`` 100 and 1000, no ``$top``, and the next pages
+    (``$top=40&$skiptoken=…``: gl-accounts, transaction-lines) gave ``d.results``. So: plain
+    endpoints, a first page whose ``$top`` is below the page size, or equal to it without
     ``$skip`` (an answer that never needs a ``__next``).
     """
-    if mode != "plain" or top is None:
+    if mode != "plain" or top is None or has_skiptoken:
         return False
     return top < page_size or (top == page_size and not has_skip)
 
