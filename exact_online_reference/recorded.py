@@ -15,7 +15,7 @@ from typing import Literal
 
 from exact_online_reference import EdmType, Endpoint, Property, reference
 
-Kind = Literal["extra_property", "extra_endpoint", "null_on_get", "accepted"]
+Kind = Literal["extra_property", "extra_endpoint", "null_on_get", "accepted", "optional"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,10 @@ DIFFERENCES: tuple[Difference, ...] = (
                "the recorded POST (create-invoice) sent InvoiceDate 2024-08-12 and the invoice "
                "read back has it; the reference lists InvoiceDate as GET only",
                "InvoiceDate", method="POST"),
+    Difference("purchaseentry/PurchaseEntryLines", "optional",
+               "the recorded POST purchaseentry/PurchaseEntries (create-purchase-invoice) sent "
+               "a line without AmountFC and was answered 200; the reference flags it required",
+               "AmountFC", method="POST"),
     *(Difference(endpoint, "null_on_get",
                  "recorded GET answers carry it as null although its type is a flag",
                  name)
@@ -136,10 +140,13 @@ def served(path: str) -> Endpoint | None:
         and d.property not in base)
     accepted = {d.property: d.method for d in DIFFERENCES
                 if d.kind == "accepted" and d.endpoint == base.path and d.property and d.method}
-    if not extras and not accepted:
+    optional = {d.property for d in DIFFERENCES
+                if d.kind == "optional" and d.endpoint == base.path and d.property}
+    if not extras and not accepted and not optional:
         return base
     props = tuple(
-        replace(p, methods=p.methods | {accepted[p.name]}) if p.name in accepted else p
+        replace(p, methods=p.methods | {accepted[p.name]}) if p.name in accepted
+        else replace(p, required=False) if p.name in optional else p
         for p in base.properties)
     return Endpoint(path=base.path, methods=base.methods, page_size=base.page_size,
                     properties=props + extras)

@@ -45,6 +45,11 @@ CHART: tuple[GL, ...] = (
     GL("8000", "Omzet goederen", "W", "C", 110, "Revenue", "WOMZ"),
     GL("8100", "Omzet diensten", "W", "C", 110, "Revenue", "WOMZ"),
 )
+CHART += tuple(  # a real chart runs to a hundred accounts and more (the recorded FR one pages)
+    GL(f"4{n:03d}", f"{kind} {n:03d}", "W", "D", 121,
+       "Sales, general administrative expenses", "WKOS")
+    for n, kind in ((n, ("Huisvestingskosten", "Verkoopkosten", "Algemene kosten")[n % 3])
+                    for n in range(101, 191)))
 AR, AP, BANK, CASH = "1300", "1600", "1100", "1000"
 REVENUE, SERVICES, COSTS, STOCK, COGS = "8000", "8100", "4500", "3000", "7000"
 COST_ACCOUNTS = ("4000", "4500", "4600", "7000")
