@@ -24,6 +24,15 @@ from exact_online_core.mappings import (
 
 _DIGITS = re.compile(r"^\d+$")
 
+PRICES = "logistics/SalesItemPrices"
+ROUTED: dict[str, tuple[str, str, str, str]] = {
+    "accounting_invoice_item": ("StandardSalesPrice", PRICES, "Price", "Item"),
+}
+"""Properties Exact serves on a model's entity but takes only through another endpoint:
+model → (property, endpoint, its property, its reference to the record). An item's
+``StandardSalesPrice`` is read-only on logistics/Items (Exact's reference); it is the price of
+the item's sales price that names no account."""
+
 
 def key_literal(value: Any) -> odata.Literal:
     """A record key as an OData literal: GUID, integer, or string."""
@@ -109,6 +118,7 @@ class Writer:
                     )
                 self.check_invoice(division, str(invoice_id), "change")
             body = to_exact(model, record, operation="create", extra_fields=extra, strict=strict)
+        routed = self.split_routed(model, body)
         row = self.client.post(model.entity, body, division=division)
         if row is None or row.get(model.key) is None:
             raise MalformedResponseError(
@@ -116,7 +126,11 @@ class Writer:
                 method="POST", endpoint=model.entity, division=division,
                 hint="The record was probably created: look it up before sending it again.",
             )
-        return str(row[model.key]).lower(), row
+        key = str(row[model.key]).lower()
+        if routed is not None:
+            self.write_routed(model, division, key, routed, created=True)
+            row = {**row, ROUTED[model.name][0]: routed}
+        return key, row
 
     def update(
         self, model: Model, division: int, key: str, record: Mapping[str, Any], strict: bool
@@ -137,8 +151,34 @@ class Writer:
         if model is ACCOUNTING_INVOICE_LINE_ITEM:
             self.check_invoice(division, self.line_invoice(division, key), "change")
         body = to_exact(model, record, operation="update", extra_fields=extra, strict=strict)
+        routed = self.split_routed(model, body)
         if body:
             self.client.put(path, body, division=division)
+        if routed is not None:
+            self.write_routed(model, division, key, routed, created=False)
+
+    @staticmethod
+    def split_routed(model: Model, body: dict[str, Any]) -> Any:
+        """Take the routed property out of ``body`` (None when it is not there)."""
+        route = ROUTED.get(model.name)
+        return body.pop(route[0], None) if route else None
+
+    def write_routed(self, model: Model, division: int, key: str, value: Any, *,
+                     created: bool) -> None:
+        """Write a routed property: PUT the existing row (an item's sales price for no
+        account), or POST one."""
+        _, endpoint, prop, ref = ROUTED[model.name]
+        existing: list[dict[str, Any]] = []
+        if not created:
+            flt = odata.and_(odata.eq(ref, odata.guid(key)), odata.eq("Account", odata.null()))
+            existing = list(self.client.iter_rows(
+                endpoint, division=division, params=odata.build_params(select="ID", filter=flt)))
+        if existing:
+            path = entity_path(endpoint, None, existing[0]["ID"])
+            self.client.put(path, {prop: value}, division=division)
+        else:
+            self.client.post(endpoint, {ref: key, prop: value}, division=division,
+                             representation=False)
 
     def delete(self, model: Model, division: int, key: str) -> None:
         refuse_operation(model, "delete")

@@ -22,6 +22,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
+from exact_online_reference.recorded import served
 from exact_online_sandbox import faults as faultlib
 from exact_online_sandbox.backend import Backend, Query
 from exact_online_sandbox.clock import Clock
@@ -31,16 +32,38 @@ from exact_online_sandbox.errors import ExactApiError
 from exact_online_sandbox.faults import Faults
 from exact_online_sandbox.oauth import App, OAuth
 from exact_online_sandbox.ratelimit import RateLimiter, minutely_headers
-from exact_online_sandbox.responses import collection_body, me_body, render_row, single_body
+from exact_online_sandbox.responses import (
+    bare_array,
+    collection_body,
+    format_value,
+    me_body,
+    render_row,
+    single_body,
+)
+from exact_online_sandbox.schema import EntityDef, view_of
 from exact_online_sandbox.store import Store
 from exact_online_sandbox.webhooks import Webhooks
 
 log = logging.getLogger("exact_online_sandbox")
 
+
+def _me_entity() -> EntityDef:
+    endpoint = served("current/Me")
+    assert endpoint is not None
+    return EntityDef(name="Me", key="UserID", key_type="guid",
+                     type_name="Exact.Web.Api.Models.System.Me",
+                     views={"plain": view_of(endpoint, "plain")}, scope="")
+
+
+ME = _me_entity()
+
 JSON_TYPE = "application/json; charset=utf-8"
 PLAIN_PAGE, BULK_PAGE = 60, 1000
-NULL_UNLESS_REPRESENTATION = frozenset({"Accounts", "Contacts"})
-_URL_SAFE = "$',()*:/@!-._~"
+NULL_UNLESS_REPRESENTATION = frozenset({"Accounts", "Contacts", "Items"})
+"""POST answers without ``Prefer: return=representation`` that carry only the key (and the
+flags' defaults): recorded for crm/Accounts, crm/Contacts and logistics/Items. The recorded
+POSTs of sales invoices, sales orders, purchase entries and documents answered in full."""
+_URL_SAFE = "$',()*/@!-._~"
 
 
 def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None
@@ -67,7 +90,7 @@ def atom(payload: dict[str, Any]) -> bytes:
     ns = ('xmlns="http://www.w3.org/2005/Atom" '
           'xmlns:d="http://schemas.microsoft.com/ado/2007/08/dataservices" '
           'xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"')
-    d = payload.get("d", {})
+    d: Any = payload.get("d", {})
 
     def entry(row: dict[str, Any], root: bool) -> str:
         meta = row.get("__metadata", {})
@@ -77,6 +100,8 @@ def atom(payload: dict[str, Any]) -> bytes:
                 "</m:properties></content></entry>")
 
     head = '<?xml version="1.0" encoding="utf-8"?>'
+    if isinstance(d, list):
+        d = {"results": d}
     if isinstance(d, dict) and "results" in d:
         entries = "".join(entry(r, False) for r in d["results"])
         nxt = f'<link rel="next" href={quoteattr(d["__next"])}/>' if d.get("__next") else ""
@@ -234,6 +259,9 @@ class SandboxApp:
             head, _, service = rest.partition("/")
             if head.lower() == "current" and service.lower() == "me":
                 return self._me(request, base_url, wants_json)
+            if head.lower() == "beta":  # /api/v1/beta/{division}/budget/BudgetScenarios
+                head, _, tail = service.partition("/")
+                service = f"beta/{{division}}/{tail}"
             if not head.isdigit():
                 raise ExactApiError(404, "Not found")
             division = int(head)
@@ -288,11 +316,18 @@ class SandboxApp:
     def _me(self, request: Request, base_url: str, wants_json: bool) -> Response:
         if request.method != "GET":
             raise ExactApiError(405, "Method not allowed")
-        row = dict(self.backend.me())
+        values = self.backend.me()
+        view = ME.view("plain")
+        row = {name: format_value(ftype, values.get(name)) for name, ftype in view.fields.items()}
         select = request.args.get("$select")
         if select:
             wanted = {s.strip() for s in select.split(",")}
-            row = {k: v for k, v in row.items() if k in wanted or k == "UserID"}
+            unknown = sorted(wanted - set(row) - {"*"})
+            if unknown:
+                raise ExactApiError(400, f"No property '{unknown[0]}' exists in type "
+                                         f"'Exact.Web.Api.Models.System.Me'.")
+            if "*" not in wanted:  # recorded: $select=CurrentDivision answers that alone
+                row = {k: v for k, v in row.items() if k in wanted}
         return self._render(me_body(row, base_url), wants_json)
 
     @staticmethod
@@ -341,20 +376,24 @@ class SandboxApp:
                 rendered = render_row(r, row, base_url=base_url, division=division,
                                       select=q.select, expand=q.expand)
                 return self._render(single_body(rendered), wants_json)
-            page_size = PLAIN_PAGE if r.mode == "plain" else BULK_PAGE
+            page_size = r.entity.view(r.mode).page_size if r.navigation is None else PLAIN_PAGE
             page = self.backend.page(r, division, q, page_size)
             rows = [render_row(r, row, base_url=base_url, division=division, select=q.select,
                                expand=q.expand) for row in page.rows]
             next_url = self._next_url(request, base_url, page.next_params, q.top, len(rows))
-            return self._render(collection_body(rows, next_url, page.total), wants_json)
+            bare = bare_array(r.mode, q.top, "$skip" in request.args, page_size,
+                              q.skiptoken is not None)
+            return self._render(collection_body(rows, next_url, page.total, bare=bare),
+                                wants_json)
         if method == "POST":
             row = self.backend.create(r, division, self._body(request))
             rendered = render_row(r, row, base_url=base_url, division=division)
             prefer = request.headers.get("Prefer", "").lower()
             if (r.entity.name in NULL_UNLESS_REPRESENTATION
                     and "return=representation" not in prefer):
+                flags = r.entity.main.flags
                 rendered = {k: (v if k in ("__metadata", r.entity.key) or isinstance(v, dict)
-                                else None) for k, v in rendered.items()}
+                                else flags.get(k)) for k, v in rendered.items()}
             return self._render(single_body(rendered), wants_json, 201)
         if method == "PUT":
             self.backend.update(r, division, self._body(request))

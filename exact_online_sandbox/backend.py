@@ -12,9 +12,19 @@ from typing import Any, Literal
 from . import invoices, writes
 from . import seed as seeding
 from .clock import EXACT_TZ, Clock
-from .entities import ENTITIES, EntityDef, Mode, Resolved, nav_entity, resolve
+from .entities import ENTITIES, EntityDef, Mode, Resolved, nav_entity, nav_link, resolve, row_key
 from .errors import ExactApiError
-from .filters import compile_filter, compile_orderby
+from .filters import compile_filter
+from .paging import (
+    SortKey,
+    after,
+    invalid_token,
+    order_sql,
+    parse_literal,
+    parse_orderby,
+    split_token,
+)
+from .paging import token_literal as literal
 from .rules import new_guid
 from .store import Store
 
@@ -53,10 +63,7 @@ def columns(entity: EntityDef) -> dict[str, str]:
     cols: dict[str, str] = {}
     if "Timestamp" in entity.fields:
         cols["Timestamp"] = "ts"
-    if entity.key == "Timestamp":
-        if "ID" in entity.fields:
-            cols["ID"] = "key"
-    else:
+    if entity.key_type != "compound" and entity.key != "Timestamp":
         cols[entity.key] = "key"
     if entity.parent_field:
         cols[entity.parent_field] = "parent"
@@ -105,26 +112,26 @@ class Backend:
         local = datetime.fromtimestamp(self.clock.now(), EXACT_TZ)
         offset = local.utcoffset()
         return {
-            "CurrentDivision": current, "DivisionCustomer": div.get("Customer"),
+            "UserID": user["UserID"], "AccountingDivision": current,
+            "CurrentDivision": current, "CustomerCode": div.get("CustomerCode"),
+            "DivisionCustomer": div.get("Customer"),
             "DivisionCustomerCode": div.get("CustomerCode"),
             "DivisionCustomerName": div.get("CustomerName"),
-            "DivisionCustomerVatNumber": div.get("VATNumber"),
-            "DivisionCustomerSiretNumber": "", "DossierDivision": None,
-            "AccountingDivision": current, "IsEmployeeSelfServiceUser": False,
-            "IsMyFirmLiteUser": False, "IsStarterUser": False, "IsMyFirmPortalUser": False,
-            "IsClientUser": True, "FullName": user["FullName"],
-            "PictureUrl": None, "ThumbnailPicture": None, "ThumbnailPictureFormat": None,
-            "UserID": user["UserID"], "UserName": user["UserName"], "LanguageCode": "en-GB",
-            "Legislation": "1", "Email": user["Email"], "Title": user.get("Title"),
-            "Initials": user.get("Initials"), "FirstName": user["FirstName"],
-            "MiddleName": None, "LastName": user["LastName"], "Gender": user.get("Gender"),
-            "Nationality": None, "Language": "EN", "Phone": user.get("Phone"),
-            "PhoneExtension": None, "Mobile": None,
+            "DivisionCustomerSiretNumber": "", "DivisionCustomerVatNumber": div.get("VATNumber"),
+            "DossierDivision": None, "Email": user["Email"],
+            "EmployeeID": "00000000-0000-0000-0000-000000000000",
+            "FirstName": user["FirstName"], "FullName": user["FullName"],
+            "Gender": user.get("Gender"), "Initials": user.get("Initials"),
+            "IsClientUser": True, "IsEmployeeSelfServiceUser": False, "IsMyFirmLiteUser": False,
+            "IsMyFirmPortalUser": False, "IsOEIMigrationMandatory": False,
+            "IsStarterUser": False, "Language": "EN", "LanguageCode": "en-GB",
+            "LastName": user["LastName"], "Legislation": 1, "MiddleName": None,
+            "Mobile": None, "Nationality": None, "PackageCode": "EOLAPPCENTER",
+            "Phone": user.get("Phone"), "PhoneExtension": None, "PictureUrl": None,
             "ServerTime": local.strftime("%Y-%m-%dT%H:%M:%S"),
             "ServerUtcOffset": int(offset.total_seconds()) if offset else 0,
-            "EmployeeID": "00000000-0000-0000-0000-000000000000",
-            "CustomerCode": div.get("CustomerCode"), "PackageCode": "EOLAPPCENTER",
-            "IsOEIMigrationMandatory": False,
+            "ThumbnailPicture": None, "ThumbnailPictureFormat": None,
+            "Title": user.get("Title"), "UserName": user["UserName"],
         }
 
     def division_exists(self, division: int) -> bool:
@@ -144,7 +151,7 @@ class Backend:
     # --- rows --------------------------------------------------------------------------
     @staticmethod
     def load(entity: EntityDef, stored: tuple[Any, int, str]) -> dict[str, Any]:
-        row: dict[str, Any] = dict.fromkeys(entity.fields)
+        row = entity.template
         row.update(json.loads(stored[2]))
         if "Timestamp" in entity.fields:
             row["Timestamp"] = stored[1]
@@ -167,14 +174,29 @@ class Backend:
         return [self.load(entity, s) for s in self.store.children(entity.store_name, division,
                                                                   parents)]
 
+    def linked(self, entity: EntityDef, division: int, link: str, parents: list[str]) -> list[
+            dict[str, Any]]:
+        """Rows whose ``link`` property is one of ``parents`` (indexed when it is the parent)."""
+        if link == entity.parent_field:
+            return self.children(entity, division, parents)
+        if not parents:
+            return []
+        marks = ",".join("?" * len(parents))
+        stored = self.store.select(
+            f"SELECT key, ts, data FROM rows WHERE entity = ? AND division = ? "
+            f"AND json_extract(data, ?) IN ({marks}) ORDER BY key",
+            [entity.store_name, self.scope_division(entity, division), f"$.{link}", *parents])
+        return [self.load(entity, s) for s in stored]
+
     def save(self, entity: EntityDef, division: int, row: dict[str, Any]) -> int:
         """Store a row with a fresh Timestamp of its division; returns that Timestamp."""
         ts = self.store.next_timestamps(division)
         if "Timestamp" in entity.fields:
             row["Timestamp"] = ts
-        key = row["ID"] if entity.key == "Timestamp" else row[entity.key]
+        key = row_key(entity, row)
         parent = row.get(entity.parent_field) if entity.parent_field else None
-        self.store.put(entity.store_name, division, key, ts, parent, row)
+        self.store.put(entity.store_name, self.scope_division(entity, division), key, ts,
+                       parent, row)
         return ts
 
     def now_ms(self) -> int:
@@ -215,44 +237,63 @@ class Backend:
         return result
 
     # --- reading -------------------------------------------------------------------------
-    def _target(self, r: Resolved, division: int) -> tuple[EntityDef | None, Mode, str | None]:
+    def _target(self, r: Resolved, division: int
+                ) -> tuple[EntityDef | None, Mode, tuple[str, str] | None]:
+        """The entity a request reads, its mode, and (link, parent key) for a navigation."""
         if r.navigation is None:
             return r.entity, r.mode, None
-        if self.find(r.entity, division, r.key) is None:
+        if r.mode == "sync":
+            parent = self._sync_row(r, division)
+        else:
+            parent = self.find(r.entity, division, r.key)
+        if parent is None:
             raise not_found()
-        return nav_entity(r.entity, r.navigation), "plain", str(r.key)
+        target, link = nav_entity(r.entity, r.navigation), nav_link(r.entity, r.navigation)
+        if target is None or link is None:
+            return None, "plain", None
+        mode: Mode = "plain" if "plain" in target.views else next(iter(target.views))
+        return target, mode, (link, str(row_key(r.entity, parent)))
 
-    def _check_query(self, entity: EntityDef, mode: Mode, q: Query) -> None:
+    def _sync_row(self, r: Resolved, division: int) -> dict[str, Any] | None:
+        stored = self.store.get_by_ts(r.entity.store_name,
+                                      self.scope_division(r.entity, division), int(r.key or 0))
+        return self.load(r.entity, stored) if stored else None
+
+    @staticmethod
+    def _check_query(entity: EntityDef, mode: Mode, q: Query) -> None:
+        view = entity.view(mode)
         if mode == "bulk" and not q.select and q.top != 1:
             raise ExactApiError(400, "Please add a $select or a $top=1 statement to the query "
                                      "string.")
-        fields = entity.visible_fields(mode)
-        navs = entity.navigations if mode == "plain" else {}
+        type_name = entity.type_for(mode)
         for name in q.select or ():
-            if name != "*" and name not in fields and name not in navs:
-                raise ExactApiError(400, f"No property '{name}' exists in type "
-                                         f"'{entity.type_name}'.")
+            if name != "*" and not view.has(name):
+                raise ExactApiError(400, f"No property '{name}' exists in type '{type_name}'.")
         for name in q.expand:
-            if name not in navs:
-                raise ExactApiError(400, f"No property '{name}' exists in type "
-                                         f"'{entity.type_name}'.")
+            if name not in view.navigations:
+                raise ExactApiError(400, f"No property '{name}' exists in type '{type_name}'.")
         if (q.top is not None and q.top < 0) or q.skip < 0:
             raise ExactApiError(400, "$top and $skip must be non-negative integers.")
 
-    def _where(self, entity: EntityDef, mode: Mode, division: int, parent: str | None,
-               text: str | None) -> tuple[str, list[Any]]:
+    def _where(self, entity: EntityDef, mode: Mode, division: int,
+               parent: tuple[str, str] | None, text: str | None) -> tuple[str, list[Any]]:
         where = "entity = ? AND division = ?"
         params: list[Any] = [entity.store_name, self.scope_division(entity, division)]
         if parent is not None:
-            where += " AND parent = ?"
-            params.append(parent)
+            link, value = parent
+            if link == entity.parent_field:
+                where += " AND parent = ?"
+                params.append(value)
+            else:
+                where += " AND json_extract(data, ?) = ?"
+                params += [f"$.{link}", value]
         if text is not None:
             allowed: frozenset[str] | None = None
             if mode == "sync":
                 allowed = frozenset({"Timestamp", "EntityType"} if entity.name == "Deleted"
                                     else {"Timestamp"})
             sql, fparams = compile_filter(text, entity.visible_fields(mode),
-                                          type_name=entity.type_name,
+                                          type_name=entity.type_for(mode),
                                           columns=columns(entity), allowed=allowed)
             where += f" AND {sql}"
             params += fparams
@@ -263,28 +304,16 @@ class Backend:
         return "ts" if mode == "sync" or entity.key == "Timestamp" else "key"
 
     @staticmethod
-    def _parse_token(entity: EntityDef, keycol: str, token: str) -> Any:
-        text = token.strip()
-        try:
-            if keycol == "ts" or entity.key_type == "int":
-                return int(text[:-1] if text.endswith("L") else text)
-            if text.startswith("guid'") and text.endswith("'"):
-                return text[5:-1].lower()
-        except ValueError:
-            pass
-        raise ExactApiError(400, f"The skip token value '{token}' is not valid.")
-
-    @staticmethod
-    def _token(entity: EntityDef, keycol: str, key: Any, ts: int) -> str:
+    def _key_type(entity: EntityDef, keycol: str) -> str:
         if keycol == "ts":
-            return f"{ts}L"
-        if entity.key_type == "guid":
-            return f"guid'{key}'"
-        return f"{key}L" if entity.fields.get(entity.key) == "int64" else str(key)
+            return "int64"
+        if entity.key_type == "compound":
+            return "string"
+        return entity.fields.get(entity.key, "guid" if entity.key_type == "guid" else "int")
 
     def page(self, r: Resolved, division: int, q: Query, page_size: int) -> Page:
         target, mode, parent = self._target(r, division)
-        if target is None:  # a deferred-only navigation (BankAccounts): nothing stored
+        if target is None:  # a deferred-only navigation: nothing stored behind it
             return Page([], None, 0 if q.inlinecount else None)
         self._check_query(target, mode, q)
         where, params = self._where(target, mode, division, parent, q.filter)
@@ -294,47 +323,56 @@ class Backend:
         if limit <= 0:
             return Page([], None, total)
         keycol = self._keycol(target, mode)
-        if q.orderby:
-            order, oparams = compile_orderby(q.orderby, target.visible_fields(mode),
-                                             type_name=target.type_name,
-                                             columns=columns(target))
-            stored = self.store.select(
-                f"SELECT key, ts, data FROM rows WHERE {where} ORDER BY {order}, {keycol} "
-                f"LIMIT ? OFFSET ?", [*params, *oparams, limit + 1, q.skip])
-        else:
-            offset = q.skip
-            if q.skiptoken:
-                where += f" AND {keycol} > ?"
-                params.append(self._parse_token(target, keycol, q.skiptoken))
-                offset = 0
-            stored = self.store.select(
-                f"SELECT key, ts, data FROM rows WHERE {where} ORDER BY {keycol} "
-                f"LIMIT ? OFFSET ?", [*params, limit + 1, offset])
+        key_type = self._key_type(target, keycol)
+        cols = columns(target)
+        orderby = q.orderby
+        if orderby is None and parent is not None and "LineNumber" in target.fields:
+            orderby = "LineNumber"  # a collection's rows (lines) come in line order
+        sort = parse_orderby(orderby, target.visible_fields(mode), target.type_for(mode),
+                             cols) if orderby else []
+        order, oparams = order_sql(sort)
+        order = f"{order}, {keycol}" if order else keycol
+        offset = q.skip
+        if q.skiptoken:
+            parts = split_token(q.skiptoken)
+            if len(parts) != len(sort) + 1:
+                raise invalid_token(q.skiptoken)
+            values = [parse_literal(k.ftype, text, q.skiptoken)
+                      for k, text in zip(sort, parts, strict=False)]
+            values.append(parse_literal(key_type, parts[-1], q.skiptoken))
+            keys = [*sort, SortKey(keycol, (), key_type, False, keycol)]
+            clause, cparams = after(keys, values)
+            where += f" AND {clause}"
+            params += cparams
+            offset = 0
+        stored = self.store.select(
+            f"SELECT key, ts, data FROM rows WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, *oparams, limit + 1, offset])
         more = len(stored) > limit and (q.top is None or limit < q.top)
         stored = stored[:limit]
         rows = [self.load(target, s) for s in stored]
-        if mode == "plain" and q.expand:
+        if q.expand:
             self._expand(target, division, rows, q.expand)
         next_params: dict[str, str] | None = None
         if more and stored:
-            if q.orderby:
-                next_params = {"$skip": str(q.skip + len(stored))}
-            else:
-                last = stored[-1]
-                next_params = {"$skiptoken": self._token(target, keycol, last[0], last[1])}
+            last = rows[-1]
+            token = [literal(k.ftype, last.get(k.name)) for k in sort]
+            last_key = stored[-1][1] if keycol == "ts" else stored[-1][0]
+            token.append(literal(key_type, last_key))
+            next_params = {"$skiptoken": ",".join(token)}
         return Page(rows, next_params, total)
 
     def _expand(self, entity: EntityDef, division: int, rows: list[dict[str, Any]],
                 expand: tuple[str, ...]) -> None:
         for nav in expand:
-            child = nav_entity(entity, nav)
-            keys = [str(row[entity.key]) for row in rows]
+            child, link = nav_entity(entity, nav), nav_link(entity, nav)
+            keys = [str(row_key(entity, row)) for row in rows]
             grouped: dict[str, list[dict[str, Any]]] = {k: [] for k in keys}
-            if child is not None and child.parent_field:
-                for c in self.children(child, division, keys):
-                    grouped.setdefault(str(c[child.parent_field]), []).append(c)
-                for group in grouped.values():
-                    group.sort(key=lambda c: c.get("LineNumber") or 0)
+            if child is not None and link is not None:
+                for c in self.linked(child, division, link, keys):
+                    grouped.setdefault(str(c[link]), []).append(c)
+                for group in grouped.values():  # the order a navigation read pages in
+                    group.sort(key=lambda c: (c.get("LineNumber") or 0, str(row_key(child, c))))
             for row, key in zip(rows, keys, strict=True):
                 row[nav] = grouped.get(key, [])
 
@@ -350,14 +388,12 @@ class Backend:
             raise not_found()
         self._check_query(r.entity, r.mode, q)
         if r.mode == "sync":  # sync rows are keyed by their Timestamp
-            stored = self.store.get_by_ts(r.entity.store_name,
-                                          self.scope_division(r.entity, division), int(r.key))
-            row = self.load(r.entity, stored) if stored else None
+            row = self._sync_row(r, division)
         else:
             row = self.find(r.entity, division, r.key)
         if row is None:
             raise not_found()
-        if r.mode == "plain" and q.expand:
+        if q.expand:
             self._expand(r.entity, division, [row], q.expand)
         return row
 
@@ -378,10 +414,10 @@ class Backend:
     def create(self, r: Resolved, division: int, body: dict[str, Any]) -> dict[str, Any]:
         entity = r.entity
         if r.navigation:
-            target = nav_entity(entity, r.navigation)
-            if target is None:
+            target, link = nav_entity(entity, r.navigation), nav_link(entity, r.navigation)
+            if target is None or link is None:
                 raise ExactApiError(405, "Method POST is not allowed on this resource.")
-            body = {**body, target.parent_field or entity.key: r.key}
+            body = {**body, link: r.key}
             entity = target
         self._check_method(entity, r.mode, "POST")
         handler = {

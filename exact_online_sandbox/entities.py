@@ -1,84 +1,263 @@
-"""The table of Exact entities the sandbox serves: paths, keys, fields, sync/bulk, scopes, rules."""
+"""The table of Exact entities the sandbox serves, built from Exact's API reference.
+
+Every endpoint Exact serves answers. The entities with behaviour of their own (accounts,
+contacts, items, invoices, receivables, users, divisions, projects, webhooks, sync/Deleted)
+are named in :data:`SPECS` with their rules' attributes; every other endpoint is a generic
+store. A plain endpoint and its ``bulk/`` and ``sync/`` twins share one entity (one stored row
+set); each shows its own properties.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-FieldType = Literal["guid", "string", "int", "int64", "decimal", "bool", "datetime"]
-Mode = Literal["plain", "sync", "bulk"]
+from exact_online_reference.recorded import served, served_paths
 
-_CODES: dict[str, FieldType] = {
-    "g": "guid", "s": "string", "i": "int", "I": "int64", "m": "decimal", "b": "bool",
-    "d": "datetime",
-}
-
-
-def _f(spec: str) -> dict[str, FieldType]:
-    """Parse ``"ID:g Name Amount:m Free{01-05}:b"``; no suffix = string; ``{a-b}`` expands."""
-    out: dict[str, FieldType] = {}
-    for token in spec.split():
-        name, _, code = token.partition(":")
-        ftype = _CODES[code or "s"]
-        m = re.fullmatch(r"(.*)\{(\d+)-(\d+)\}", name)
-        if m:
-            width = len(m.group(2))
-            for n in range(int(m.group(2)), int(m.group(3)) + 1):
-                out[f"{m.group(1)}{n:0{width}d}"] = ftype
-        else:
-            out[name] = ftype
-    return out
-
-
-AUDIT = "Created:d Creator:g CreatorFullName Division:i Modified:d Modifier:g ModifierFullName"
-# Fields the server sets; a client may send them (Exact ignores them) but never changes them.
-SERVER_FIELDS = frozenset(
-    {"Created", "Creator", "CreatorFullName", "Division", "Modified", "Modifier",
-     "ModifierFullName", "Timestamp"}
+from .schema import (
+    SERVER_FIELDS,
+    EntityDef,
+    FieldType,
+    KeyType,
+    Mode,
+    View,
+    scope_for,
+    singular,
+    type_name_for,
+    view_of,
 )
+
+__all__ = ["ENTITIES", "SERVER_FIELDS", "EntityDef", "FieldType", "Mode", "Resolved", "View",
+           "nav_entity", "nav_link", "parse_key", "resolve"]
 
 
 @dataclass(frozen=True)
-class EntityDef:
+class Spec:
+    """An entity with sandbox behaviour: its endpoints and the attributes its rules need."""
+
     name: str
-    path: str
-    key: str
-    key_type: Literal["guid", "int"]
-    type_name: str
-    fields: Mapping[str, FieldType]
-    methods: frozenset[str]
-    scope: str
-    sync_path: str | None = None
-    bulk_path: str | None = None
+    plain: str | None
+    sync: str | None = None
+    bulk: str | None = None
+    scope: str | None = None
     deleted_type: int | None = None
     webhook_topic: str | None = None
     division_scoped: bool = True
-    # --- sandbox additions (optional; the contract's fields come first) ---
-    storage: str | None = None            # rows live under another entity's name (AllDivisions)
-    parent_field: str | None = None       # indexed reference column (InvoiceID, Account, ...)
-    navigations: Mapping[str, str] = field(default_factory=dict)  # nav -> entity name ("" = none)
-    required: tuple[str, ...] = ()         # mandatory on POST
-    read_only: frozenset[str] = frozenset()  # computed fields a client may send but never sets
+    storage: str | None = None
+    parent_field: str | None = None
+    derived: frozenset[str] = frozenset()
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    key: str | None = None
+    one_of: tuple[tuple[str, ...], ...] = ()
 
-    @property
-    def store_name(self) -> str:
-        return self.storage or self.name
 
-    def visible_fields(self, mode: Mode) -> Mapping[str, FieldType]:
-        """Fields of one endpoint: ``Timestamp`` shows only on the sync endpoint."""
-        if mode != "sync" and "Timestamp" in self.fields and self.key != "Timestamp":
-            return {k: v for k, v in self.fields.items() if k != "Timestamp"}
-        return self.fields
+SPECS: tuple[Spec, ...] = (
+    Spec("Divisions", "system/Divisions", division_scoped=False),
+    Spec("AllDivisions", "system/AllDivisions", division_scoped=False),
+    Spec("RecentDivisions", "system/GetMostRecentlyUsedDivisions", division_scoped=False,
+         storage="Divisions"),
+    Spec("HrmDivisions", "hrm/Divisions", division_scoped=False,
+         scope="organization.administration"),
+    Spec("Users", "users/Users", division_scoped=False),
+    Spec("Accounts", "crm/Accounts", "sync/CRM/Accounts", "bulk/CRM/Accounts", deleted_type=2,
+         webhook_topic="Accounts"),
+    # FirstName and LastName are both flagged required; Exact's page says "Provide at least
+    # first name or last name to create a new contact".
+    Spec("Contacts", "crm/Contacts", "sync/CRM/Contacts", "bulk/CRM/Contacts", deleted_type=5,
+         webhook_topic="Contacts", parent_field="Account",
+         one_of=(("FirstName", "LastName"),)),
+    Spec("Items", "logistics/Items", "sync/Logistics/Items", "bulk/Logistics/Items",
+         deleted_type=9, webhook_topic="Items"),
+    Spec("SalesInvoices", "salesinvoice/SalesInvoices", None, "bulk/SalesInvoice/SalesInvoices",
+         deleted_type=13, webhook_topic="SalesInvoices"),
+    Spec("SalesInvoiceLines", "salesinvoice/SalesInvoiceLines", None,
+         "bulk/SalesInvoice/SalesInvoiceLines", parent_field="InvoiceID",
+         derived=frozenset({"GLAccount", "InvoiceID"})),
+    Spec("SyncSalesInvoices", None, "sync/SalesInvoice/SalesInvoices", parent_field="InvoiceID",
+         scope="sales.invoices", key="ID"),
+    Spec("PrintedSalesInvoices", "salesinvoice/PrintedSalesInvoices"),
+    Spec("Receivables", "cashflow/Receivables", None, "bulk/Cashflow/Receivables",
+         scope="financial.receivables", parent_field="TransactionEntryID"),
+    Spec("ReceivablesList", "read/financial/ReceivablesList", parent_field="Id"),
+    Spec("Projects", "project/Projects", "sync/Project/Projects", deleted_type=21),
+    Spec("WebhookSubscriptions", "webhooks/WebhookSubscriptions", defaults={"IsInstant": False}),
+    Spec("Deleted", None, "sync/Deleted", scope="organization.administration"),
+    Spec("TransactionLines", "financialtransaction/TransactionLines",
+         "sync/Financial/TransactionLines", "bulk/Financial/TransactionLines",
+         scope="financial.accounting", deleted_type=1, parent_field="EntryID"),
+    # one row per purchase order line, the order's fields copied onto it
+    Spec("SyncPurchaseOrders", None, "sync/PurchaseOrder/PurchaseOrders", key="ID",
+         scope="purchase.orders", deleted_type=22, parent_field="PurchaseOrderID"),
+)
 
-    def path_for(self, mode: Mode) -> str:
-        if mode == "sync":
-            return self.sync_path or self.path
-        if mode == "bulk":
-            return self.bulk_path or self.path
-        return self.path
+GROUPED: dict[str, str] = {
+    "sync/CRM/QuotationHeaders": "crm/Quotations",
+    "sync/SalesOrder/SalesOrderHeaders": "salesorder/SalesOrders",
+}
+"""``bulk/``/``sync/`` endpoints whose plain twin has another name."""
+
+DELETED_TYPES: dict[str, int] = {
+    "financialtransaction/TransactionLines": 1, "crm/Addresses": 3, "documents/Documents": 6,
+    "financial/GLAccounts": 7, "logistics/SalesItemPrices": 8, "sync/Cashflow/PaymentTerms": 10,
+    "crm/Quotations": 34, "crm/QuotationLines": 35, "salesorder/SalesOrders": 32,
+    "salesorder/SalesOrderLines": 33, "salesorder/GoodsDeliveries": 16,
+    "salesorder/GoodsDeliveryLines": 17, "financial/GLClassifications": 18,
+    "inventory/ItemWarehouses": 19, "sync/Inventory/StorageLocationStockPositions": 20,
+"subscription/Subscriptions": 23,
+    "subscription/SubscriptionLines": 24, "bulk/Project/ProjectWBS": 25,
+    "project/ProjectPlanning": 26, "hrm/LeaveAbsenceHoursByDay": 27,
+    "sync/Inventory/SerialBatchNumbers": 28, "sync/Inventory/StockSerialBatchNumbers": 29,
+    "manufacturing/ShopOrders": 36, "manufacturing/ShopOrderMaterialPlans": 37,
+    "manufacturing/ShopOrderRoutingStepPlans": 38, "hrm/Schedules": 39,
+    "sync/HRM/ScheduleEntries": 40, "sync/Inventory/ItemStorageLocations": 41,
+    "payroll/Employees": 42, "payroll/Employments": 43, "payroll/EmploymentContracts": 44,
+    "payroll/EmploymentOrganizations": 45, "sync/Payroll/EmploymentCLAs": 46,
+    "payroll/EmploymentSalaries": 47, "sync/Payroll/BankAccounts": 48,
+    "payroll/EmploymentTaxAuthoritiesGeneral": 49,
+    "sync/Manufacturing/ShopOrderPurchasePlanning": 50,
+    "sync/Manufacturing/ShopOrderSubOrders": 51, "manufacturing/BillOfMaterialMaterials": 54,
+    "manufacturing/BillOfMaterialVersions": 55, "sync/Inventory/StockPositions": 15,
+    "sync/Project/TimeCostTransactions": 14, "logistics/SupplierItem": 8,
+    "documents/DocumentAttachments": 4,
+}
+"""``sync/Deleted`` EntityType of the generic entities that have a sync endpoint."""
+
+
+def _mode(path: str) -> Mode:
+    head = path.split("/", 1)[0].lower()
+    return "sync" if head == "sync" else "bulk" if head == "bulk" else "plain"
+
+
+def _view(path: str) -> View:
+    endpoint = served(path)
+    if endpoint is None:
+        raise KeyError(f"Exact serves no endpoint {path}")
+    return view_of(endpoint, _mode(path))
+
+
+def _key_of(views: Mapping[Mode, View]) -> tuple[str, KeyType, tuple[str, ...]]:
+    for mode in ("plain", "bulk", "sync"):
+        view = views.get(mode)
+        if view is None:
+            continue
+        keys = tuple(k for k in view.keys if k != "Timestamp")
+        if len(keys) > 1:
+            return "|".join(keys), "compound", keys
+        if keys:
+            ftype = view.fields.get(keys[0])
+            ktype: KeyType = "guid" if ftype == "guid" else "string" if ftype == "string" \
+                else "int"
+            return keys[0], ktype, keys
+    fields = next(iter(views.values())).fields
+    return ("ID", "guid", ("ID",)) if fields.get("ID") == "guid" else ("Timestamp", "int", ())
+
+
+def _entity(name: str, views: dict[Mode, View], spec: Spec | None) -> EntityDef:
+    key, key_type, keys = _key_of(views)
+    if spec is not None and spec.key:
+        key, key_type, keys = spec.key, "guid", (spec.key,)
+    main = views.get("plain") or views.get("bulk") or next(iter(views.values()))
+    sync = views.get("sync")
+    scope = (spec.scope if spec and spec.scope else None) or scope_for(main.path)
+    deleted = spec.deleted_type if spec else None
+    if spec is None:
+        deleted = next((DELETED_TYPES[v.path] for v in views.values() if v.path in DELETED_TYPES),
+                       None)
+        if sync is None:
+            deleted = None
+    return EntityDef(
+        name=name, key=key, key_type=key_type, keys=keys, views=views, scope=scope,
+        type_name=type_name_for(main.path),
+        sync_type_name=type_name_for(sync.path) if sync else None,
+        deleted_type=deleted,
+        webhook_topic=spec.webhook_topic if spec else None,
+        division_scoped=spec.division_scoped if spec else True,
+        storage=spec.storage if spec else None,
+        parent_field=spec.parent_field if spec else None,
+        derived=spec.derived if spec else frozenset(),
+        defaults=dict(spec.defaults) if spec else {},
+        one_of=spec.one_of if spec else (),
+    )
+
+
+def _build() -> dict[str, EntityDef]:
+    taken: set[str] = set()
+    entities: dict[str, EntityDef] = {}
+    for spec in SPECS:
+        views: dict[Mode, View] = {}
+        for mode, path in (("plain", spec.plain), ("sync", spec.sync), ("bulk", spec.bulk)):
+            if path:
+                views[mode] = _view(path)  # type: ignore[index]
+                taken.add(path)
+        entities[spec.name] = _entity(spec.name, views, spec)
+    groups: dict[str, dict[Mode, View]] = {}
+    plain_by_lower = {p.lower(): p for p in served_paths() if _mode(p) == "plain"}
+    for path in served_paths():
+        if path in taken:
+            continue
+        mode = _mode(path)
+        if mode == "plain":
+            group = path
+        elif path in GROUPED:
+            group = GROUPED[path]
+        else:
+            rest = path.split("/", 1)[1].lower()
+            group = plain_by_lower.get(rest, f"~{rest}")
+        groups.setdefault(group, {})[mode] = _view(path)
+    for group, views in groups.items():
+        name = group if not group.startswith("~") else next(iter(views.values())).path
+        entities[name] = _entity(name, views, None)
+    return _link_navigations(entities)
+
+
+def _link_field(parent: EntityDef, child: EntityDef) -> str | None:
+    """The child property pointing at the parent (``InvoiceID``, ``Account``, …)."""
+    stem = singular(parent.main.path.rsplit("/", 1)[-1])
+    candidates = [parent.key] if parent.key not in ("ID", "Timestamp") else []
+    last_word = re.findall(r"[A-Z][a-z]*", stem)[-1:] or [stem]
+    candidates += [stem, f"{stem}ID", f"{stem}Id", f"{last_word[0]}ID"]
+    for name in candidates:
+        if child.fields.get(name) in ("guid", "int", "string") and name != child.key:
+            return name
+    return None
+
+
+def _link_navigations(entities: dict[str, EntityDef]) -> dict[str, EntityDef]:
+    by_set: dict[str, list[EntityDef]] = {}
+    for entity in entities.values():
+        if "plain" in entity.views:
+            by_set.setdefault(entity.path.rsplit("/", 1)[-1].lower(), []).append(entity)
+    parents: dict[str, str] = {}
+    for entity in list(entities.values()):
+        targets: dict[str, tuple[str, str]] = {}
+        service = entity.main.path.split("/", 1)[0].lower()
+        for view in entity.views.values():
+            for nav, of in view.navigations.items():
+                found = by_set.get((of or nav).lower(), [])
+                found = sorted(found, key=lambda e: e.path.split("/", 1)[0].lower() != service)
+                for child in found:
+                    link = _link_field(entity, child)
+                    if link:
+                        targets[nav] = (child.name, link)
+                        parents.setdefault(child.name, link)
+                        break
+        if targets:
+            entities[entity.name] = replace(entity, navigation_targets=targets)
+    for name, link in parents.items():
+        child = entities[name]
+        if child.parent_field is None:
+            entities[name] = replace(child, parent_field=link)
+    return entities
+
+
+ENTITIES: Mapping[str, EntityDef] = _build()
+
+_PATHS: dict[str, tuple[EntityDef, Mode]] = {}
+for _e in ENTITIES.values():
+    for _m, _v in _e.views.items():
+        _PATHS[_v.path.lower()] = (_e, _m)
 
 
 @dataclass(frozen=True)
@@ -90,250 +269,39 @@ class Resolved:
     count: bool
 
 
-ACCOUNT_FIELDS = _f(
-    "ID:g Accountant:g AccountManager:g AccountManagerFullName AccountManagerHID:i "
-    "ActivitySector:g AddressLine1 AddressLine2 AddressLine3 Blocked:b BusinessType:g "
-    "CanDropShip:b ChamberOfCommerce City Classification:g Classification{1-8}:g "
-    "ClassificationDescription Code CodeAtSupplier CompanySize:g ConsolidationScenario:i "
-    "CostPaid:i Country CountryName Created:d Creator:g CreatorFullName CreditLinePurchase:m "
-    "CreditLineSales:m Currency CustomerSince:d DiscountPurchase:m DiscountSales:m Division:i "
-    "Email EndDate:d EstablishedDate:d Fax GLAP:g GLAR:g InvoiceAccount:g InvoiceAccountCode "
-    "InvoiceAccountName IsAccountant:i IsAgency:i IsAnonymised:i IsBank:b IsCompetitor:i "
-    "IsMailing:i IsMember:b IsPilot:b IsPurchase:b IsReseller:b IsSales:b IsSupplier:b "
-    "Language LanguageDescription Latitude:m LeadSource:g Longitude:m MainContact:g Modified:d "
-    "Modifier:g ModifierFullName Name Parent:g PaymentConditionPurchase PaymentConditionSales "
-    "Phone PhoneExtension Postcode PriceList:g PurchaseCurrency Remarks SalesCurrency "
-    "SalesVATCode SearchCode SecurityLevel:i StartDate:d State StateName Status "
-    "StatusSince:d TradeName Type VATLiability VATNumber Website EORINumber Source:i "
-    "Timestamp:I"
-)
-
-CONTACT_FIELDS = _f(
-    "ID:g Account:g AccountIsCustomer:b AccountIsSupplier:b AccountMainContact:g AccountName "
-    "AddressLine2 AddressStreet AddressStreetNumber AddressStreetNumberSuffix BirthDate:d "
-    "BirthName BusinessEmail BusinessFax BusinessMobile BusinessPhone BusinessPhoneExtension "
-    "City Code Country Created:d Creator:g CreatorFullName Division:i Email EndDate:d "
-    "FirstName FullName Gender HID:i Initials IsAnonymised:i IsMailingExcluded:b "
-    "IsMainContact:b JobTitleDescription Language LastName MiddleName Mobile Modified:d "
-    "Modifier:g ModifierFullName Nationality Notes Person:g Phone PhoneExtension Postcode "
-    "StartDate:d State Title Timestamp:I"
-)
-
-ITEM_FIELDS = _f(
-    "ID:g AverageCost:m Barcode Class_{01-10} Code CopyRemarks:i CostPriceCurrency "
-    "CostPriceNew:m CostPriceStandard:m Created:d Creator:g CreatorFullName Description "
-    "Division:i EndDate:d ExtraDescription FreeBoolField_{01-05}:b FreeDateField_{01-05}:d "
-    "FreeNumberField_{01-08}:m FreeTextField_{01-10} GLCosts:g GLRevenue:g GLStock:g "
-    "GrossWeight:m IsFractionAllowedItem:b IsMakeItem:i IsPackageItem:b IsPurchaseItem:b "
-    "IsSalesItem:b IsSerialItem:b IsStockItem:b IsSubcontractedItem:b IsTime:i "
-    "IsWebshopItem:i ItemGroup:g ItemGroupCode ItemGroupDescription Modified:d Modifier:g "
-    "ModifierFullName NetWeight:m Notes PictureUrl SalesVatCode SalesVatCodeDescription "
-    "SearchCode SecurityLevel:i StandardSalesPrice:m StartDate:d Stock:m Unit UnitDescription "
-    "UnitType Timestamp:I"
-)
-
-INVOICE_HEADER = (
-    "AmountDC:m AmountDiscount:m AmountDiscountExclVat:m AmountFC:m AmountFCExclVat:m "
-    "Created:d Creator:g CreatorFullName Currency DeliverTo:g DeliverToAddress:g "
-    "DeliverToContactPerson:g DeliverToContactPersonFullName DeliverToName Description "
-    "Discount:m DiscountType:i Division:i Document:g DueDate:d InvoiceDate:d InvoiceID:g "
-    "InvoiceNumber:i InvoiceTo:g InvoiceToContactPerson:g InvoiceToContactPersonFullName "
-    "InvoiceToName Journal JournalDescription Modified:d Modifier:g ModifierFullName "
-    "OrderDate:d OrderedBy:g OrderedByContactPerson:g OrderedByContactPersonFullName "
-    "OrderedByName OrderNumber:i PaymentCondition PaymentConditionDescription "
-    "PaymentReference Remarks Salesperson:g SalespersonFullName Status:i StatusDescription "
-    "Type:i TypeDescription VATAmountFC:m VATAmountDC:m Warehouse:g YourRef"
-)
-INVOICE_FIELDS = {"InvoiceID": "guid", **_f(INVOICE_HEADER)}
-
-LINE_FIELDS = _f(
-    "ID:g AmountDC:m AmountFC:m CostCenter CostUnit CustomerItemCode DeliveryDate:d "
-    "Description Discount:m Division:i Employee:g EndTime:d GLAccount:g GLAccountDescription "
-    "InvoiceID:g Item:g ItemCode ItemDescription LineNumber:i NetPrice:m Notes Pricelist:g "
-    "Project:g Quantity:m StartTime:d UnitCode UnitDescription UnitPrice:m VATAmountDC:m "
-    "VATAmountFC:m VATCode VATCodeDescription VATPercentage:m"
-)
-LINE_ONLY = (
-    "ID", "Item", "ItemCode", "ItemDescription", "LineNumber", "NetPrice", "Quantity",
-    "UnitPrice", "UnitCode", "UnitDescription", "VATCode", "VATCodeDescription",
-    "VATPercentage", "GLAccount", "GLAccountDescription", "DeliveryDate", "Notes", "Project",
-    "CostCenter", "CostUnit", "StartTime", "EndTime", "Employee", "Pricelist",
-    "CustomerItemCode",
-)
-# One row per invoice line; header fields denormalised; AmountFC/AmountDC/VATAmount*,
-# Description and Discount are the line's, AmountFCExclVat/AmountDiscount* the header's.
-SYNC_INVOICE_FIELDS: dict[str, FieldType] = {
-    "Timestamp": "int64",
-    **{k: v for k, v in INVOICE_FIELDS.items()},
-    **{k: LINE_FIELDS[k] for k in LINE_ONLY},
-}
-# Header fields copied onto each sync row (the line's own values win for the rest).
-SYNC_HEADER_FIELDS = tuple(
-    k for k in INVOICE_FIELDS
-    if k not in {"AmountDC", "AmountFC", "VATAmountFC", "VATAmountDC", "Description",
-                 "Discount", "Created", "Creator", "CreatorFullName", "Modified", "Modifier",
-                 "ModifierFullName"}
-)
-
-RECEIVABLE_FIELDS = _f(
-    "ID:g Account:g AccountCode AccountName AmountDC:m AmountDiscountDC:m AmountDiscountFC:m "
-    "AmountFC:m Created:d Creator:g CreatorFullName Currency Description Division:i "
-    "DueDate:d EndDate:d EntryDate:d EntryID:g EntryNumber:i GLAccount:g GLAccountCode "
-    "InvoiceDate:d InvoiceNumber:i IsFullyPaid:b Journal JournalDescription "
-    "LastPaymentDate:d Modified:d Modifier:g ModifierFullName PaymentCondition "
-    "PaymentConditionDescription PaymentDays:i PaymentMethod PaymentReference RateFC:m "
-    "Source:i Status:i TransactionAmountDC:m TransactionAmountFC:m TransactionDueDate:d "
-    "TransactionEntryID:g TransactionIsReversal:b TransactionType:i YourRef"
-)
-
-RECEIVABLES_LIST_FIELDS = _f(
-    "HID:I AccountCode AccountId:g AccountName Amount:m AmountInTransit:m CurrencyCode "
-    "Description DueDate:d EntryNumber:i Id:g InvoiceDate:d InvoiceNumber:i JournalCode "
-    "JournalDescription YourRef"
-)
-
-PROJECT_FIELDS = _f(
-    "ID:g Account:g AccountCode AccountName BudgetedAmount:m BudgetedCosts:m "
-    "BudgetedRevenue:m Classification:g ClassificationDescription Code Created:d Creator:g "
-    "CreatorFullName CustomerPOnumber Description Division:i EndDate:d FixedPriceItem:g "
-    "InvoiceAsQuoted:b Manager:g ManagerFullname Modified:d Modifier:g ModifierFullName "
-    "Notes SalesTimeQuantity:m StartDate:d Type:i TypeDescription Timestamp:I"
-)
-
-DIVISION_FIELDS = _f(
-    "Code:i AddressLine1 AddressLine2 AddressLine3 ArchiveDate:d BlockingStatus:i "
-    "ChamberOfCommerceNumber City Class_{01-05}:g Country Created:d Creator:g "
-    "CreatorFullName Currency Current:b Customer:g CustomerCode CustomerName Description "
-    "DivisionHRLinkUnlinkDate:d DivisionMoveDate:d Email Hid IsDossierDivision:b "
-    "IsHRDivision:b IsMainDivision:b IsPracticeDivision:b Legislation Modified:d Modifier:g "
-    "ModifierFullName Phone Postcode StartDate:d State Status:i TemplateCode VATNumber Website"
-)
-
-USER_FIELDS = _f(
-    "UserID:g Created:d Creator:g CreatorFullName Customer:g CustomerName Email EndDate:d "
-    "FirstName FullName Gender Initials IsAnonymised:i Language LastName MiddleName Mobile "
-    "Modified:d Modifier:g ModifierFullName Nationality Notes Phone PhoneExtension "
-    "StartDate:d Title UserName UserTypesList"
-)
-
-WEBHOOK_FIELDS = _f(
-    "ID:g CallbackURL ClientID:g Created:d Creator:g CreatorFullName Description Division:i "
-    "IsInstant:b Topic UserID:g"
-)
-
-DELETED_FIELDS = _f(
-    "Timestamp:I DeletedBy:g DeletedDate:d Division:i EntityKey:g EntityType:i ID:g"
-)
-
-PRINTED_FIELDS = _f(
-    "InvoiceID:g Division:i DocumentLayout:g EmailLayout:g ExtraText InvoiceDate:d "
-    "PostboxMessageSubject PostboxMessageText PostboxSender:g ReportingPeriod:i "
-    "ReportingYear:i SendEmailToCustomer:b SenderEmailAddress SendInvoiceToCustomerPostbox:b "
-    "SendOutputBasedOnAccount:b"
-)
-
-RW = frozenset({"GET", "POST", "PUT", "DELETE"})
-RO = frozenset({"GET"})
-M = "Exact.Web.Api.Models."
-
-_DEFS = (
-    EntityDef("Divisions", "system/Divisions", "Code", "int", M + "System.Division",
-              DIVISION_FIELDS, RO, "organization.administration", division_scoped=False),
-    EntityDef("AllDivisions", "system/AllDivisions", "Code", "int", M + "System.AllDivision",
-              DIVISION_FIELDS, RO, "organization.administration", division_scoped=False,
-              storage="Divisions"),
-    EntityDef("Users", "users/Users", "UserID", "guid", M + "Users.User", USER_FIELDS, RO,
-              "organization.administration", division_scoped=False),
-    EntityDef("Accounts", "crm/Accounts", "ID", "guid", M + "Account", ACCOUNT_FIELDS, RW,
-              "crm.accounts", sync_path="sync/CRM/Accounts", bulk_path="bulk/CRM/Accounts",
-              deleted_type=2, webhook_topic="Accounts", navigations={"BankAccounts": ""},
-              required=("Name",),
-              read_only=frozenset({"CountryName", "Type", "AccountManagerFullName",
-                                   "ClassificationDescription", "InvoiceAccountCode",
-                                   "InvoiceAccountName", "LanguageDescription", "StateName"})),
-    EntityDef("Contacts", "crm/Contacts", "ID", "guid", M + "Contact", CONTACT_FIELDS, RW,
-              "crm.accounts", sync_path="sync/CRM/Contacts", bulk_path="bulk/CRM/Contacts",
-              deleted_type=5, webhook_topic="Contacts", parent_field="Account",
-              required=("Account",),
-              read_only=frozenset({"AccountName", "AccountIsCustomer", "AccountIsSupplier",
-                                   "AccountMainContact", "FullName", "HID", "Country", "Person"})),
-    EntityDef("Items", "logistics/Items", "ID", "guid", M + "Logistics.Item", ITEM_FIELDS, RW,
-              "logistics.items", sync_path="sync/Logistics/Items",
-              bulk_path="bulk/Logistics/Items", deleted_type=9, webhook_topic="Items",
-              required=("Code", "Description"),
-              read_only=frozenset({"ItemGroupCode", "ItemGroupDescription", "UnitDescription",
-                                   "SalesVatCodeDescription", "Stock", "AverageCost",
-                                   "PictureUrl"})),
-    EntityDef("SalesInvoices", "salesinvoice/SalesInvoices", "InvoiceID", "guid",
-              M + "SalesInvoice", INVOICE_FIELDS, RW, "sales.invoices",
-              bulk_path="bulk/SalesInvoice/SalesInvoices", deleted_type=13,
-              webhook_topic="SalesInvoices",
-              navigations={"SalesInvoiceLines": "SalesInvoiceLines",
-                           "SalesInvoiceOrderChargeLines": ""},
-              required=("OrderedBy",),
-              read_only=frozenset({"AmountDC", "AmountFC", "AmountFCExclVat", "VATAmountFC",
-                                   "VATAmountDC", "AmountDiscount", "AmountDiscountExclVat",
-                                   "InvoiceNumber", "StatusDescription", "TypeDescription",
-                                   "InvoiceToName", "OrderedByName", "DeliverToName",
-                                   "JournalDescription", "SalespersonFullName",
-                                   "PaymentConditionDescription", "OrderNumber",
-                                   "InvoiceToContactPersonFullName",
-                                   "OrderedByContactPersonFullName",
-                                   "DeliverToContactPersonFullName"})),
-    EntityDef("SalesInvoiceLines", "salesinvoice/SalesInvoiceLines", "ID", "guid",
-              M + "SalesInvoiceLine", LINE_FIELDS, RW, "sales.invoices",
-              bulk_path="bulk/SalesInvoice/SalesInvoiceLines", parent_field="InvoiceID",
-              required=("InvoiceID", "Item"),
-              read_only=frozenset({"LineNumber", "AmountDC", "AmountFC", "VATAmountDC",
-                                   "VATAmountFC", "ItemCode", "ItemDescription",
-                                   "UnitDescription", "GLAccountDescription",
-                                   "VATCodeDescription"})),
-    EntityDef("SyncSalesInvoices", "", "Timestamp", "int",
-              M + "Sync.SalesInvoice.SalesInvoice", SYNC_INVOICE_FIELDS, RO, "sales.invoices",
-              sync_path="sync/SalesInvoice/SalesInvoices", parent_field="InvoiceID"),
-    EntityDef("PrintedSalesInvoices", "salesinvoice/PrintedSalesInvoices", "InvoiceID", "guid",
-              M + "PrintedSalesInvoice", PRINTED_FIELDS, frozenset({"POST"}),
-              "sales.invoices", required=("InvoiceID",)),
-    EntityDef("Receivables", "cashflow/Receivables", "ID", "guid", M + "Cashflow.Receivable",
-              RECEIVABLE_FIELDS, RO, "financial.receivables",
-              bulk_path="bulk/Cashflow/Receivables", parent_field="TransactionEntryID"),
-    EntityDef("ReceivablesList", "read/financial/ReceivablesList", "HID", "int",
-              M + "Financial.ReceivablesList", RECEIVABLES_LIST_FIELDS, RO,
-              "financial.receivables", parent_field="Id"),
-    EntityDef("Projects", "project/Projects", "ID", "guid", M + "Project.Project",
-              PROJECT_FIELDS, RW, "projects.projects", sync_path="sync/Project/Projects",
-              deleted_type=21, required=("Code", "Description"),
-              read_only=frozenset({"AccountCode", "AccountName", "TypeDescription",
-                                   "ManagerFullname", "ClassificationDescription"}),
-              defaults={"Type": 2}),
-    EntityDef("WebhookSubscriptions", "webhooks/WebhookSubscriptions", "ID", "guid",
-              M + "Webhooks.WebhookSubscription", WEBHOOK_FIELDS, RW,
-              "organization.administration", required=("CallbackURL", "Topic"),
-              read_only=frozenset({"ClientID", "UserID"}), defaults={"IsInstant": False}),
-    EntityDef("Deleted", "", "Timestamp", "int", M + "Sync.Deleted", DELETED_FIELDS, RO,
-              "organization.administration", sync_path="sync/Deleted"),
-)
-
-ENTITIES: Mapping[str, EntityDef] = {e.name: e for e in _DEFS}
-
-_PATHS: dict[str, tuple[EntityDef, Mode]] = {}
-for _e in _DEFS:
-    for _p, _m in ((_e.path, "plain"), (_e.sync_path, "sync"), (_e.bulk_path, "bulk")):
-        if _p:
-            _PATHS[_p.lower()] = (_e, _m)  # type: ignore[assignment]
-
 _GUID = re.compile(r"^guid'([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
                    r"[0-9a-fA-F]{12})'$")
 _INT = re.compile(r"^(-?\d+)L?$")
+_STRING = re.compile(r"^'((?:[^']|'')*)'$")
 _PATH = re.compile(r"^(?P<base>[^()]+?)(?:\((?P<key>[^()]*)\))?(?P<rest>(?:/[^/()]+)*)/?$")
 
 
-def parse_key(text: str, key_type: str) -> str | int | None:
-    """``guid'…'`` → lowercase str; ``123`` / ``123L`` → int; anything else None."""
+def parse_key(text: str, key_type: str, entity: EntityDef | None = None) -> str | int | None:
+    """``guid'…'`` → lowercase str; ``123`` / ``123L`` → int; ``'EUR'`` → str;
+    ``A=1,B=guid'…'`` (compound) → ``"1|…"``; anything else None."""
     text = text.strip()
     if key_type == "guid":
         m = _GUID.match(text)
         return m.group(1).lower() if m else None
+    if key_type == "string":
+        m3 = _STRING.match(text)
+        return m3.group(1).replace("''", "'") if m3 else None
+    if key_type == "compound" and entity is not None:
+        parts: dict[str, str] = {}
+        for piece in text.split(","):
+            name, sep, value = piece.partition("=")
+            if not sep:
+                return None
+            parts[name.strip()] = value.strip()
+        values: list[str] = []
+        for name in entity.keys:
+            ftype = entity.fields.get(name, "int")
+            kt = "guid" if ftype == "guid" else "string" if ftype == "string" else "int"
+            parsed = parse_key(parts.get(name, ""), kt)
+            if parsed is None:
+                return None
+            values.append(str(parsed))
+        return "|".join(values)
     m2 = _INT.match(text)
     return int(m2.group(1)) if m2 else None
 
@@ -360,7 +328,7 @@ def resolve(service_path: str) -> Resolved | None:
     key: str | int | None = None
     if key_text is not None:
         key_type = "int" if mode == "sync" or entity.key == "Timestamp" else entity.key_type
-        key = parse_key(key_text, key_type)
+        key = parse_key(key_text, key_type, entity)
         if key is None:
             return None
     navigation: str | None = None
@@ -368,7 +336,8 @@ def resolve(service_path: str) -> Resolved | None:
         if key is None or len(segments) != 1:
             return None
         wanted = segments[0].lower()
-        navigation = next((n for n in entity.navigations if n.lower() == wanted), None)
+        navs = entity.view(mode).navigations
+        navigation = next((n for n in navs if n.lower() == wanted), None)
         if navigation is None:
             return None
     return Resolved(entity=entity, mode=mode, key=key, navigation=navigation, count=count)
@@ -376,5 +345,20 @@ def resolve(service_path: str) -> Resolved | None:
 
 def nav_entity(entity: EntityDef, navigation: str) -> EntityDef | None:
     """The entity behind a navigation property, None for deferred-only navigations."""
-    target = entity.navigations.get(navigation)
-    return ENTITIES.get(target) if target else None
+    target = entity.navigation_targets.get(navigation)
+    return ENTITIES.get(target[0]) if target else None
+
+
+def nav_link(entity: EntityDef, navigation: str) -> str | None:
+    """The nested entity's property that points back at ``entity`` (``InvoiceID``)."""
+    target = entity.navigation_targets.get(navigation)
+    return target[1] if target else None
+
+
+def row_key(entity: EntityDef, row: Mapping[str, Any]) -> Any:
+    """The storage key of a row (compound keys joined with ``|``)."""
+    if entity.key_type == "compound":
+        return "|".join(str(row.get(k)) for k in entity.keys)
+    if entity.key == "Timestamp":
+        return row.get("ID") if row.get("ID") is not None else row.get("Timestamp")
+    return row[entity.key]

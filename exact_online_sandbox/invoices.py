@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .entities import ENTITIES, EntityDef
 from .errors import ExactApiError
+from .ledger import bank_entry, sales_entry
 from .rules import (
     CREDIT_TYPES,
     DAY_MS,
@@ -17,6 +19,8 @@ from .rules import (
     blank,
     coerce_body,
     describe_invoice,
+    fill_flags,
+    header_row_id,
     invalid,
     invoice_number,
     invoice_totals,
@@ -27,6 +31,7 @@ from .rules import (
     receivables_list_row,
     sync_row,
 )
+from .seed_finance import bank_entry_number
 
 if TYPE_CHECKING:
     from .backend import Backend
@@ -107,14 +112,30 @@ def _lines_of(b: Backend, division: int, invoice_id: str) -> list[dict[str, Any]
     return lines
 
 
-def _resync(b: Backend, division: int, header: dict[str, Any],
-            lines: list[dict[str, Any]]) -> None:
-    """Totals, header save, and fresh sync rows (new Timestamps) for every line."""
+def _resync(b: Backend, division: int, header: dict[str, Any], lines: list[dict[str, Any]],
+            changed: Collection[str] | None = None) -> None:
+    """Totals, header save, and the invoice's sync rows.
+
+    The header row (LineNumber 0) gets a new Timestamp on every change, and so do the line
+    rows in ``changed`` (every line when None); the other line rows keep their Timestamp
+    while their copy of the header's fields follows the header. Rows of removed lines go.
+    """
     invoice_totals(header, lines)
-    b.save(INVOICES, division, header)
-    b.store.delete_children(SYNC.store_name, division, header["InvoiceID"])
+    b.save(INVOICES, division, fill_flags(INVOICES, header))
+    invoice_id = header["InvoiceID"]
+    kept = {row["ID"]: row["Timestamp"] for row in b.children(SYNC, division, [invoice_id])}
+    b.save(SYNC, division, sync_row(header, None, 0))
+    current = {header_row_id(invoice_id)}
     for line in lines:
-        b.save(SYNC, division, sync_row(header, line, 0))
+        current.add(line["ID"])
+        row = sync_row(header, line, 0)
+        if changed is None or line["ID"] in changed or line["ID"] not in kept:
+            b.save(SYNC, division, row)
+        else:
+            row["Timestamp"] = kept[line["ID"]]
+            b.store.put(SYNC.store_name, division, line["ID"], kept[line["ID"]], invoice_id, row)
+    for gone in set(kept) - current:
+        b.store.delete(SYNC.store_name, division, gone)
 
 
 def _parse_lines(raw: Any) -> list[Any]:
@@ -168,7 +189,7 @@ def create_invoice(b: Backend, entity: EntityDef, division: int, body: Any) -> d
         b.stamp(line, division, created=True)
         lines.append(line)
     for line in lines:
-        b.save(LINES, division, line)
+        b.save(LINES, division, fill_flags(LINES, line))
     _resync(b, division, header, lines)
     b.emit(INVOICES, division, "Create", invoice_id)
     return header
@@ -179,7 +200,7 @@ def update_invoice(b: Backend, entity: EntityDef, division: int, key: Any, body:
     if header is None:
         raise _not_found()
     _editable(header, "update")
-    values, navs = coerce_body(INVOICES, body)
+    values, navs = coerce_body(INVOICES, body, "PUT")
     if navs:
         raise invalid("SalesInvoiceLines", "change lines through salesinvoice/"
                                            "SalesInvoiceLines")
@@ -193,12 +214,14 @@ def update_invoice(b: Backend, entity: EntityDef, division: int, key: Any, body:
     _fill_header(b, division, header)
     b.stamp(header, division, created=False)
     lines = _lines_of(b, division, str(key))
+    changed: set[str] | None = set()
     if (old_type in CREDIT_TYPES) != (header.get("Type") in CREDIT_TYPES):
+        changed = None
         for line in lines:
             line["Quantity"] = -float(line.get("Quantity") or 0.0)
             price_line(line, None, 0)
             b.save(LINES, division, line)
-    _resync(b, division, header, lines)
+    _resync(b, division, header, lines, changed)
     b.emit(INVOICES, division, "Update", key)
 
 
@@ -236,7 +259,7 @@ def create_line(b: Backend, entity: EntityDef, division: int, body: Any) -> dict
     b.stamp(line, division, created=True)
     b.save(LINES, division, line)
     b.stamp(header, division, created=False)
-    _resync(b, division, header, [*lines, line])
+    _resync(b, division, header, [*lines, line], {line["ID"]})
     b.emit(INVOICES, division, "Update", header["InvoiceID"])
     return line
 
@@ -246,7 +269,7 @@ def update_line(b: Backend, entity: EntityDef, division: int, key: Any, body: An
     if line is None:
         raise _not_found()
     header = _parent(b, division, line["InvoiceID"], "update a line of")
-    values, _ = coerce_body(LINES, body)
+    values, _ = coerce_body(LINES, body, "PUT")
     values.pop("ID", None)
     values.pop("InvoiceID", None)
     if "Item" in values and values["Item"] != line.get("Item"):
@@ -261,7 +284,7 @@ def update_line(b: Backend, entity: EntityDef, division: int, key: Any, body: An
     b.save(LINES, division, line)
     b.stamp(header, division, created=False)
     lines = [ln if ln["ID"] != key else line for ln in _lines_of(b, division, header["InvoiceID"])]
-    _resync(b, division, header, lines)
+    _resync(b, division, header, lines, {str(key)})
     b.emit(INVOICES, division, "Update", header["InvoiceID"])
 
 
@@ -272,7 +295,7 @@ def delete_line(b: Backend, entity: EntityDef, division: int, key: Any) -> None:
     header = _parent(b, division, line["InvoiceID"], "delete a line of")
     b.store.delete(LINES.store_name, division, key)
     b.stamp(header, division, created=False)
-    _resync(b, division, header, _lines_of(b, division, header["InvoiceID"]))
+    _resync(b, division, header, _lines_of(b, division, header["InvoiceID"]), set())
     b.emit(INVOICES, division, "Update", header["InvoiceID"])
 
 
@@ -295,13 +318,16 @@ def process(b: Backend, entity: EntityDef, division: int, body: Any) -> dict[str
     header.update(Status=50, InvoiceNumber=invoice_number(year, journal, seq))
     describe_invoice(header)
     b.stamp(header, division, created=False)
-    _resync(b, division, header, _lines_of(b, division, header["InvoiceID"]))
+    _resync(b, division, header, _lines_of(b, division, header["InvoiceID"]), set())
     user = b.user()
     account = b.find(ENTITIES["Accounts"], division, header.get("InvoiceTo"))
     receivable = receivable_for(header, account, b.now_ms(), user["UserID"], user["FullName"],
                                 new_guid())
     receivable["Division"] = division
     b.save(RECEIVABLES, division, receivable)
+    _book(b, division, *sales_entry(division, header, _lines_of(b, division,
+                                                                 header["InvoiceID"]),
+                                    account, _audit(b)))
     if not receivable["IsFullyPaid"]:
         hid = b.store.next_values(division, "receivables-hid", start=1)
         b.save(RLIST, division, receivables_list_row(receivable, hid))
@@ -313,6 +339,20 @@ def process(b: Backend, entity: EntityDef, division: int, body: Any) -> dict[str
     return printed
 
 
+def _audit(b: Backend) -> dict[str, Any]:
+    now, user = b.now_ms(), b.user()
+    return {"Created": now, "Creator": user["UserID"], "CreatorFullName": user["FullName"],
+            "Modified": now, "Modifier": user["UserID"], "ModifierFullName": user["FullName"]}
+
+
+def _book(b: Backend, division: int, entry: dict[str, Any], lines: list[dict[str, Any]]
+          ) -> None:
+    """Save a financial entry: its Transactions row and its TransactionLines."""
+    b.save(ENTITIES["financialtransaction/Transactions"], division, entry)
+    for line in lines:
+        b.save(ENTITIES["TransactionLines"], division, line)
+
+
 def book_payment(b: Backend, division: int, invoice_id: str, amount: float | None) -> dict[
         str, Any]:
     found = b.children(RECEIVABLES, division, [invoice_id])
@@ -322,8 +362,14 @@ def book_payment(b: Backend, division: int, invoice_id: str, amount: float | Non
         raise ExactApiError(400, "This sales invoice has not been processed: it has no "
                                  "receivable to pay.")
     receivable = found[0]
+    before = float(receivable.get("AmountDC") or 0.0)
     apply_payment(receivable, amount, b.now_ms())
     b.save(RECEIVABLES, division, receivable)
+    paid = round(before - float(receivable.get("AmountDC") or 0.0), 2)
+    now = b.now_ms()
+    number = bank_entry_number(now, b.store.next_values(division, "bank-entry"))
+    _book(b, division, *bank_entry(division, receivable, paid, now, number, new_guid(),
+                                   _audit(b)))
     listed = b.children(RLIST, division, [receivable["ID"]])
     for row in listed:
         if receivable["IsFullyPaid"]:

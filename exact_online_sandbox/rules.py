@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .entities import ENTITIES, LINE_ONLY, SERVER_FIELDS, SYNC_HEADER_FIELDS, EntityDef
+from .entities import ENTITIES, SERVER_FIELDS, EntityDef
 from .errors import ExactApiError
 from .filters import parse_datetime_ms
 
@@ -32,12 +32,12 @@ def bad_body(message: str) -> ExactApiError:
 
 def coerce_value(ftype: str, value: Any) -> Any:
     """A JSON value sent by a client → the canonical value of ``ftype``; ValueError if wrong."""
-    if value is None:
+    if value is None or ftype == "unknown":
         return None
-    if ftype == "string":
+    if ftype in ("string", "binary"):
         if isinstance(value, str):
             return value
-        raise ValueError("expected Edm.String")
+        raise ValueError("expected Edm.String" if ftype == "string" else "expected Edm.Binary")
     if ftype == "guid":
         if isinstance(value, str) and _GUID.match(value):
             return value.lower()
@@ -81,30 +81,40 @@ def coerce_value(ftype: str, value: Any) -> Any:
     raise ValueError(f"unknown type {ftype}")
 
 
-def coerce_body(entity: EntityDef, body: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Validate a POST/PUT body: (field values, navigation values). Unknown property or a value
-    of the wrong type → 400 as Exact words it; server-managed and computed fields are dropped."""
+def coerce_body(entity: EntityDef, body: Any, method: str = "POST"
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Validate a POST/PUT body: (property values, collection values).
+
+    A property the endpoint lacks, or a value of the wrong type, is Exact's 400. A property the
+    endpoint has but does not take in a ``method`` body (``Created``, ``IsSales`` on
+    crm/Accounts) is ignored, as real Exact does: the recorded POST crm/Accounts sent
+    ``IsPurchase: false`` (GET-only in the reference), was answered 200, and the account read
+    back has ``IsPurchase: true``.
+    """
     if not isinstance(body, Mapping):
         raise bad_body("JSON text specified is not valid.")
+    view = entity.main
+    accepted = view.accepts.get(method, frozenset())
     values: dict[str, Any] = {}
     navs: dict[str, Any] = {}
     for name, raw in body.items():
         if name == "__metadata":
             continue
-        if name in entity.navigations:
+        if name in view.navigations:
             navs[name] = raw
             continue
-        ftype = entity.fields.get(name)
+        ftype = view.fields.get(name)
         if ftype is None:
             raise bad_body(f"The property name '{name}' specified for type "
                            f"'{entity.type_name}' is not valid.")
-        if name in SERVER_FIELDS or name in entity.read_only:
-            continue
         try:
-            values[name] = coerce_value(ftype, raw)
+            value = coerce_value(ftype, raw)
         except ValueError as exc:
             raise bad_body(f"Type conversion failed for property '{name}' "
                            f"(value {raw!r}): {exc}.") from None
+        if name in SERVER_FIELDS or name not in accepted:
+            continue
+        values[name] = value
     return values, navs
 
 
@@ -122,6 +132,12 @@ def pad_code(code: str | int) -> str:
     if len(text) > 18:
         raise invalid("Code", "longer than 18 characters")
     return text.rjust(18)
+
+
+def auto_code(number: int) -> str:
+    """A code Exact assigns itself: 7 digits, right-aligned in 18 (``"           0000011"``,
+    recorded for a new account and ``"           0000003"`` for a new contact)."""
+    return f"{number:07d}".rjust(18)
 
 
 def pad_country(country: str | None) -> str | None:
@@ -142,9 +158,18 @@ def new_guid() -> str:
 
 
 def blank(entity: EntityDef) -> dict[str, Any]:
-    """A row with every field null, then the entity's defaults."""
+    """A new row: every property null, then the entity's defaults (flags get their false/0
+    with :func:`fill_flags` once the row's own rules have run)."""
     row: dict[str, Any] = dict.fromkeys(entity.fields)
     row.update(entity.defaults)
+    return row
+
+
+def fill_flags(entity: EntityDef, row: dict[str, Any]) -> dict[str, Any]:
+    """Flags still null get Exact's value for them: false (Boolean) or 0 (Byte)."""
+    for name, value in entity.template.items():
+        if value is not None and row.get(name) is None:
+            row[name] = value
     return row
 
 
@@ -204,19 +229,39 @@ def describe_invoice(header: dict[str, Any]) -> None:
     header["JournalDescription"] = JOURNALS.get(header.get("Journal") or "", "Sales journal")
 
 
-def sync_row(header: Mapping[str, Any], line: Mapping[str, Any], ts: int) -> dict[str, Any]:
-    """One ``sync/SalesInvoice/SalesInvoices`` row: the line with its header denormalised."""
-    row: dict[str, Any] = {k: header.get(k) for k in SYNC_HEADER_FIELDS}
-    for k in (*LINE_ONLY, "AmountFC", "AmountDC", "VATAmountFC", "VATAmountDC", "Description",
-              "Discount"):
-        row[k] = line.get(k)
+HEADER_ONLY = ("AmountDiscount", "AmountDiscountExclVat", "AmountFCExclVat")
+"""Amounts of ``sync/SalesInvoice/SalesInvoices`` "only supported for header" (Exact's page
+SyncSalesInvoiceSalesInvoices): filled on the header row (LineNumber 0) only."""
+_LINE_OWN = ("AmountDC", "AmountFC", "VATAmountDC", "VATAmountFC", "Description", "Discount",
+             "Created", "Creator", "CreatorFullName", "Modified", "Modifier", "ModifierFullName")
+
+
+def header_row_id(invoice_id: str) -> str:
+    """The ID of an invoice's header row on the sync endpoint (stable per invoice)."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"sync-header:{invoice_id}"))
+
+
+def sync_row(header: Mapping[str, Any], line: Mapping[str, Any] | None, ts: int
+             ) -> dict[str, Any]:
+    """One ``sync/SalesInvoice/SalesInvoices`` row: the header row (``line`` None, LineNumber
+    0, the invoice's totals and header-only amounts) or a line row (the line, its header's
+    fields denormalised, header-only amounts null)."""
+    sync = ENTITIES["SyncSalesInvoices"]
+    lines = ENTITIES["SalesInvoiceLines"].fields
+    invoice = ENTITIES["SalesInvoices"].fields
+    row: dict[str, Any] = {}
+    for name in sync.fields:
+        if name in invoice:
+            row[name] = header.get(name)
+    if line is None:
+        row.update(ID=header_row_id(str(header.get("InvoiceID"))), LineNumber=0)
+    else:
+        for name in sync.fields:
+            if (name in lines and name not in invoice) or (name in _LINE_OWN and name in line):
+                row[name] = line.get(name)
+        for name in HEADER_ONLY:
+            row[name] = None
     row["InvoiceID"] = header.get("InvoiceID")
-    row["Created"] = header.get("Created")
-    row["Creator"] = header.get("Creator")
-    row["CreatorFullName"] = header.get("CreatorFullName")
-    row["Modified"] = max(header.get("Modified") or 0, line.get("Modified") or 0) or None
-    row["Modifier"] = header.get("Modifier")
-    row["ModifierFullName"] = header.get("ModifierFullName")
     row["Timestamp"] = ts
     return row
 

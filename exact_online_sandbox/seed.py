@@ -9,11 +9,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .entities import ENTITIES, EntityDef
+from .books import gl_code_of, gl_fields
+from .entities import ENTITIES, SPECS, EntityDef, row_key
 from .rules import (
     COUNTRY_NAMES,
     DAY_MS,
     apply_payment,
+    auto_code,
     blank,
     describe_invoice,
     full_name,
@@ -25,20 +27,26 @@ from .rules import (
     receivables_list_row,
     sync_row,
 )
-from .store import Store, dumps
+from .seed_finance import FINANCE_SIZES, SEEDED, FinanceSeeder, gl_for_item, seed_trade
+from .seed_generic import created_audit, generic_rows
+from .store import Snapshot, Store, dumps
 
 USER_ID = "5d4a3b2c-0000-4000-8000-000000000001"
 USER_EMAIL = "sandbox.user@example.com"
 REACHABLE: tuple[int, ...] = (100001, 100002)
 UNREACHABLE: tuple[int, ...] = (100003,)
 SMALL: dict[str, int] = {"accounts": 50, "contacts": 80, "items": 30, "invoices": 40,
-                         "projects": 5, "deleted": 3}
+                         "projects": 5, "deleted": 3, "generic": 1, **FINANCE_SIZES}
 DIVISIONS: dict[int, dict[str, Any]] = {
     100001: {"Description": "Sandbox Nederland B.V.", "Country": "NL", "City": "Delft",
-             "Hid": "1", "IsMainDivision": True, "Current": True},
+             "Hid": 1, "IsMainDivision": True, "Current": True},
     100002: {"Description": "Sandbox België BV", "Country": "BE", "City": "Gent",
-             "Hid": "2", "IsMainDivision": False, "Current": False},
+             "Hid": 2, "IsMainDivision": False, "Current": False},
+    100003: {"Description": "Sandbox Archief B.V.", "Country": "NL", "City": "Delft",
+             "Hid": 3, "IsMainDivision": False, "Current": False},
 }
+"""Every division of the licence; the user can open the REACHABLE ones (system/Divisions),
+system/AllDivisions lists them all."""
 CREATED_MS = 1_672_531_200_000  # 2023-01-01: the sandbox company's creation
 FULL_NAME = "Sandbox User"
 
@@ -80,7 +88,7 @@ class _Rows:
         self.rows: list[tuple[str, str, Any, str | None, dict[str, Any] | str]] = []
 
     def add(self, entity: EntityDef, row: dict[str, Any]) -> None:
-        key = row["ID" if entity.key == "Timestamp" else entity.key]
+        key = row_key(entity, row)
         parent = row.get(entity.parent_field) if entity.parent_field else None
         self.rows.append((entity.store_name, str(key), key, parent, row))
 
@@ -150,12 +158,24 @@ def seed_all(store: Store, *, seed: int | None = 42, size: str | dict[str, int] 
     elif size != "small":
         raise ValueError(f"unknown seed size {size!r}: use 'small' or a dict of counts")
     anchor = anchor_ms if anchor_ms is not None else 1_780_272_000_000  # 2026-06-01
-    _seed_global(store)
-    if seed is None:
+    cache_key = (seed, tuple(sorted(counts.items())), anchor)
+    if store.restore(_SNAPSHOTS.get(cache_key)):
         return
-    for division in REACHABLE:
-        rng = random.Random(f"{seed}:{division}")
-        _seed_division(store, rng, division, counts, anchor)
+    _seed_global(store)
+    if seed is not None:
+        for division in REACHABLE:
+            rng = random.Random(f"{seed}:{division}")
+            _seed_division(store, rng, division, counts, anchor)
+    if sum(v for k, v in counts.items() if k != "generic") <= SNAPSHOT_LIMIT:
+        _SNAPSHOTS[cache_key] = store.snapshot()
+        while len(_SNAPSHOTS) > 8:
+            _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)))
+
+
+SNAPSHOT_LIMIT = 5_000
+"""Seeds of at most this many business rows are kept in memory after their first build, so a
+reset with the same seed and sizes (the tests reset often) only reloads them."""
+_SNAPSHOTS: dict[tuple[Any, ...], Snapshot] = {}
 
 
 def _audit(row: dict[str, Any], division: int, created: int, modified: int) -> dict[str, Any]:
@@ -164,19 +184,35 @@ def _audit(row: dict[str, Any], division: int, created: int, modified: int) -> d
     return row
 
 
+def _division_row(entity: EntityDef, code: int, info: dict[str, Any]) -> dict[str, Any]:
+    row = blank(entity)
+    row.update(info)
+    row.update(Code=code, Country=str(info["Country"]).ljust(3), Currency="EUR",
+               Legislation="1" if info["Country"] == "NL" else "2", Status=1,
+               BlockingStatus=0, IsDossierDivision=False, IsPracticeDivision=False,
+               IsHRDivision=False, Customer=str(uuid.uuid5(uuid.NAMESPACE_URL, "customer")),
+               CustomerCode=pad_code(4711), CustomerName="Sandbox Holding",
+               Email=USER_EMAIL, StartDate=CREATED_MS, TemplateCode="NL_Base")
+    return _audit(row, code, CREATED_MS, CREATED_MS)
+
+
 def _seed_global(store: Store) -> None:
     rows = _Rows(store, 0)
-    divisions = ENTITIES["Divisions"]
     for code, info in DIVISIONS.items():
-        row = blank(divisions)
-        row.update(info)
-        row.update(Code=code, Country=str(info["Country"]).ljust(3), Currency="EUR",
-                   Legislation="1" if info["Country"] == "NL" else "2", Status=1,
-                   BlockingStatus=0, IsDossierDivision=False, IsPracticeDivision=False,
-                   IsHRDivision=False, Customer=str(uuid.uuid5(uuid.NAMESPACE_URL, "customer")),
-                   CustomerCode=pad_code(4711), CustomerName="Sandbox Holding",
-                   Email=USER_EMAIL, StartDate=CREATED_MS, TemplateCode="NL_Base")
-        rows.add(divisions, _audit(row, code, CREATED_MS, CREATED_MS))
+        if code in REACHABLE:
+            rows.add(ENTITIES["Divisions"], _division_row(ENTITIES["Divisions"], code, info))
+        rows.add(ENTITIES["AllDivisions"], _division_row(ENTITIES["AllDivisions"], code, info))
+        if code in REACHABLE:
+            hrm = ENTITIES["HrmDivisions"]
+            row = blank(hrm)
+            row.update(Code=code, Description=info["Description"], HID=info["Hid"],
+                       Main=info["IsMainDivision"], Country=str(info["Country"]).ljust(3),
+                       CountryDescription=COUNTRY_NAMES.get(str(info["Country"])),
+                       Currency="EUR", CurrencyDescription="Euro", Status=1, BlockingStatus=0,
+                       Customer=str(uuid.uuid5(uuid.NAMESPACE_URL, "customer")),
+                       CustomerCode=pad_code(4711), CustomerName="Sandbox Holding",
+                       StartDate=CREATED_MS, TemplateCode="NL_Base")
+            rows.add(hrm, _audit(row, code, CREATED_MS, CREATED_MS))
     users = ENTITIES["Users"]
     people = ((USER_ID, "Sandbox", "User", USER_EMAIL),
               ("5d4a3b2c-0000-4000-8000-000000000002", "Eva", "de Boer", "eva@example.com"),
@@ -261,6 +297,7 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
             "Gender": choice(("M", "V", "O")), "HID": 1000 + n, "Person": _guid(rng),
             "IsMailingExcluded": False, "IsAnonymised": 0, "Language": country.ljust(10),
             "JobTitleDescription": choice(("Owner", "CFO", "Buyer", None)),
+            "Code": auto_code(n + 1),
         }
         if account.get("MainContact") is None:
             account["MainContact"] = row["ID"]
@@ -279,7 +316,6 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
         rows.add(con_def, row)
     # items
     item_def = ENTITIES["Items"]
-    gl_revenue = str(uuid.uuid5(uuid.NAMESPACE_URL, f"gl-revenue:{division}"))
     items: list[dict[str, Any]] = []
     for n in range(1, counts.get("items", 0) + 1):
         desc, unit, price = ITEMS[(n - 1) % len(ITEMS)]
@@ -295,7 +331,8 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
                                                        "Kilogram", "box": "Box"}[unit],
             "UnitType": "O", "IsSalesItem": n % 10 != 0, "IsPurchaseItem": rnd() < 0.4,
             "IsStockItem": unit != "hr", "IsFractionAllowedItem": unit in ("hr", "kg"),
-            "GLRevenue": gl_revenue, "SecurityLevel": 10, "StartDate": created // DAY_MS * DAY_MS,
+            **gl_for_item(division, unit), "SecurityLevel": 10,
+            "StartDate": created // DAY_MS * DAY_MS,
             "FreeTextField_01": choice(COLOURS),
             "FreeTextField_02": f"EAN{randint(10**11, 10**12)}",
             "FreeNumberField_01": round(rnd() * 100, 2) if rnd() < 0.7 else None,
@@ -319,8 +356,15 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
                    BudgetedAmount=float(randint(10, 200) * 100))
         row["TypeDescription"] = {2: "Fixed price", 3: "Time and Material"}[row["Type"]]
         rows.add(proj_def, _audit(row, division, created, modified))
+    finance = FinanceSeeder(lambda name, row: rows.add(ENTITIES[name], row), rng, division,
+                            anchor, lambda c, m: _audit({}, division, c, m),
+                            (USER_ID, FULL_NAME))
+    finance.books(CREATED_MS)
     _seed_invoices(rows, rng, division, counts.get("invoices", 0), accounts, items, anchor,
-                   main_names)
+                   main_names, finance)
+    seed_trade(finance, counts, accounts, items,
+               lambda row: rows.add(ENTITIES["SyncPurchaseOrders"], row))
+    _seed_generic(rows, rng, division, counts.get("generic", 0), anchor)
     deleted = ENTITIES["Deleted"]
     for _ in range(counts.get("deleted", 0)):
         rows.add(deleted, {"ID": _guid(rng), "DeletedBy": USER_ID, "DeletedDate": anchor - DAY_MS,
@@ -328,11 +372,28 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
     rows.flush()
     store.set_counter(division, "account-code", n_acc)
     store.set_counter(division, "contact-hid", 1000 + len(contacts))
+    store.set_counter(division, "contact-code", len(contacts))
+
+
+SPECIAL = frozenset(spec.name for spec in SPECS) | SEEDED
+"""Entities seeded by their own rules above; every other entity is a generic store."""
+
+
+def _seed_generic(rows: _Rows, rng: random.Random, division: int, count: int,
+                  anchor: int) -> None:
+    if count <= 0:
+        return
+    readable = [e for e in ENTITIES.values()
+                if e.name not in SPECIAL and any("GET" in v.methods for v in e.views.values())]
+    readable.sort(key=lambda e: (not e.navigation_targets, e.name))
+    audit = created_audit(USER_ID, FULL_NAME, anchor - DAY_MS)
+    for entity, row in generic_rows(readable, rng, division, count, anchor, audit, {}):
+        rows.add(entity, row)
 
 
 def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
                    accounts: list[dict[str, Any]], items: list[dict[str, Any]],
-                   anchor: int, main_names: dict[str, str]) -> None:
+                   anchor: int, main_names: dict[str, str], finance: FinanceSeeder) -> None:
     sales_items = [i for i in items if i["IsSalesItem"]] or items
     customers = [a for a in accounts if a["Status"] == "C"] or accounts
     if not count or not sales_items or not customers:
@@ -369,9 +430,11 @@ def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
         for k in range(1, rng.randint(1, 5) + 1):
             item = rng.choice(sales_items)
             line = blank(line_def)
+            gl = gl_fields(division, gl_code_of(division, item["GLRevenue"]))
             line.update(ID=_guid(rng), InvoiceID=header["InvoiceID"], LineNumber=k,
                         Item=item["ID"], Quantity=float(rng.randint(1, 12)),
-                        GLAccount=item["GLRevenue"], GLAccountDescription="Revenue",
+                        GLAccount=gl["GLAccount"],
+                        GLAccountDescription=gl["GLAccountDescription"],
                         VATPercentage=rng.choice((0.21, 0.21, 0.09, 0.0)))
             price_line(line, item, header["Type"])
             lines.append(_audit(line, division, created, created))
@@ -383,17 +446,22 @@ def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
         describe_invoice(header)
         _audit(header, division, created, created + rng.randint(0, 5) * DAY_MS)
         add(inv_def, header)
+        add(sync_def, sync_row(header, None, 0))
         for line in lines:
             add(line_def, line)
             add(sync_def, sync_row(header, line, 0))
         if status == 50:
+            finance.invoice_booked(header, lines, account)
             rec = receivable_for(header, account, created, USER_ID, FULL_NAME, _guid(rng))
             roll = rng.random()
             paid_at = min(anchor, invoice_date + rng.randint(5, 40) * DAY_MS)
+            before = float(rec["AmountDC"])
             if not rec["IsFullyPaid"] and roll < 0.4:
                 apply_payment(rec, None, paid_at)
             elif not rec["IsFullyPaid"] and roll < 0.6:
                 apply_payment(rec, round(abs(rec["AmountDC"]) / 2, 2), paid_at)
+            if rec["AmountDC"] != before:
+                finance.payment_booked(rec, round(before - float(rec["AmountDC"]), 2), paid_at)
             add(rec_def, rec)
             if not rec["IsFullyPaid"]:
                 hid += 1
@@ -401,5 +469,6 @@ def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
     store = rows.store
     store.set_counter(division, "order-number", count)
     store.set_counter(division, "receivables-hid", hid)
+    store.set_counter(division, "bank-entry", finance.bank_number)
     for (year, journal), value in numbers.items():
         store.set_counter(division, f"invoice-number:{year}:{journal}", value)

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS counters (
 CODE_ENTITIES = ("Accounts", "Items", "Projects")
 
 StoredRow = tuple[Any, int, str]  # key, ts, data JSON
+Snapshot = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]  # rows, counters
 
 
 class Store:
@@ -101,6 +102,26 @@ class Store:
         with self.transaction() as conn:
             conn.execute("DELETE FROM rows")
             conn.execute("DELETE FROM counters")
+
+    def snapshot(self) -> Snapshot:
+        """Every entity row and counter, to :meth:`restore` later (the seed's cache)."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                "SELECT entity, division, key, ts, parent, data FROM rows").fetchall()
+            counters = conn.execute("SELECT division, name, value FROM counters").fetchall()
+        return rows, counters
+
+    def restore(self, snapshot: Snapshot | None) -> bool:
+        """Load a :meth:`snapshot` into an empty store; False when there is none."""
+        if snapshot is None:
+            return False
+        rows, counters = snapshot
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO rows (entity, division, key, ts, parent, data) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany("INSERT INTO counters (division, name, value) VALUES (?, ?, ?)",
+                             counters)
+        return True
 
     def next_values(self, division: int, name: str, n: int = 1, start: int = 1) -> int:
         """Reserve ``n`` consecutive values of a per-division sequence; returns the first."""

@@ -70,6 +70,14 @@ def _key_literal(key: str | int) -> str:
     return f"({key})" if isinstance(key, int) else f"(guid'{key}')"
 
 
+def client_guid(client_id: str) -> str:
+    """An app's client id as Exact's Edm.Guid ``ClientID`` (sandbox ids need not be GUIDs)."""
+    try:
+        return str(uuid.UUID(client_id))
+    except ValueError:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"exact-client:{client_id}"))
+
+
 def sign(secret: str, content: bytes) -> str:
     return hmac.new(secret.encode(), content, hashlib.sha256).hexdigest().upper()
 
@@ -114,7 +122,7 @@ class Webhooks:
                 "the validation request with 200 or 201 OK")
         user = self._user()
         row: dict[str, Any] = {
-            "ID": str(uuid.uuid4()), "CallbackURL": url, "ClientID": client_id,
+            "ID": str(uuid.uuid4()), "CallbackURL": url, "ClientID": client_guid(client_id),
             "Created": self._clock.exact_now_ms(), "Creator": user.get("UserID"),
             "CreatorFullName": user.get("FullName"), "Description": body.get("Description"),
             "Division": division, "IsInstant": bool(body.get("IsInstant", False)),

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .entities import ENTITIES, EntityDef
+from . import joined
+from .entities import ENTITIES, EntityDef, nav_entity, nav_link, row_key
 from .errors import ExactApiError
 from .rules import (
     COUNTRY_NAMES,
+    auto_code,
     blank,
     coerce_body,
+    fill_flags,
     full_name,
     invalid,
     mandatory,
@@ -29,26 +32,70 @@ def not_found() -> ExactApiError:
 
 
 def create(b: Backend, entity: EntityDef, division: int, body: Any) -> dict[str, Any]:
-    values, _ = coerce_body(entity, body)
+    values, navs = coerce_body(entity, body, "POST")
     row = blank(entity)
     row.update({k: v for k, v in values.items() if v is not None or k not in entity.defaults})
-    key = row.get(entity.key)
-    if key is None:
-        row[entity.key] = new_guid()
-    elif b.find(entity, division, key) is not None:
-        raise ExactApiError(400, f"Duplicate key: {entity.key} already exists.")
+    if entity.key_type != "compound":
+        key = row.get(entity.key)
+        if key is None:
+            if entity.key_type != "guid":
+                raise mandatory(entity.key)
+            row[entity.key] = new_guid()
+        elif b.find(entity, division, key) is not None:
+            raise ExactApiError(400, f"Duplicate key: {entity.key} already exists.")
     _check_required(entity, row)
     b.stamp(row, division, created=True)
     _derive(b, entity, division, row, None)
+    fill_flags(entity, row)
     b.save(entity, division, row)
-    b.emit(entity, division, "Create", row[entity.key])
+    _create_nested(b, entity, division, row, navs)
+    _follow(b, entity, division, row)
+    b.emit(entity, division, "Create", row_key(entity, row))
     return row
+
+
+def _follow(b: Backend, entity: EntityDef, division: int, row: dict[str, Any]) -> None:
+    """Rows kept from this one: a purchase order's sync rows."""
+    order = joined.order_of(entity.name, row)
+    if order is not None:
+        joined.refresh(b, division, order)
+
+
+def _create_nested(b: Backend, entity: EntityDef, division: int, row: dict[str, Any],
+                   navs: Mapping[str, Any]) -> None:
+    """Lines sent inline with their header (``PurchaseEntryLines`` of a purchase entry)."""
+    for nav, raw in navs.items():
+        child, link = nav_entity(entity, nav), nav_link(entity, nav)
+        if raw is None:
+            continue
+        items = raw.get("results") if isinstance(raw, Mapping) else raw
+        if not isinstance(items, list):
+            raise invalid(nav, "expected a list")
+        if child is None or link is None or "POST" not in child.methods:
+            if items:
+                raise invalid(nav, "cannot be created inline")
+            continue
+        for n, item in enumerate(items, start=1):
+            if not isinstance(item, Mapping):
+                raise invalid(nav, "expected a list of objects")
+            values, _ = coerce_body(child, item, "POST")
+            line = blank(child)
+            line.update(values)
+            line[link] = row_key(entity, row)
+            if child.key_type == "guid" and line.get(child.key) is None:
+                line[child.key] = new_guid()
+            if "LineNumber" in child.fields and line.get("LineNumber") is None:
+                line["LineNumber"] = n
+            _check_required(child, line)
+            b.stamp(line, division, created=True)
+            b.save(child, division, fill_flags(child, line))
+
 
 def update(b: Backend, entity: EntityDef, division: int, key: Any, body: Any) -> None:
     row = b.find(entity, division, key)
     if row is None:
         raise not_found()
-    values, _ = coerce_body(entity, body)
+    values, _ = coerce_body(entity, body, "PUT")
     values.pop(entity.key, None)
     before = dict(row)
     row.update(values)
@@ -56,7 +103,9 @@ def update(b: Backend, entity: EntityDef, division: int, key: Any, body: Any) ->
     b.stamp(row, division, created=False)
     _derive(b, entity, division, row, before)
     b.save(entity, division, row)
+    _follow(b, entity, division, row)
     b.emit(entity, division, "Update", key)
+
 
 def delete(b: Backend, entity: EntityDef, division: int, key: Any) -> None:
     row = b.find(entity, division, key)
@@ -67,9 +116,18 @@ def delete(b: Backend, entity: EntityDef, division: int, key: Any) -> None:
     if entity.name == "Items" and _used(b, ENTITIES["SalesInvoiceLines"], division,
                                              "Item", str(key)):
         raise ExactApiError(400, "Cannot delete: Item - Used in: Sales invoice lines")
-    b.store.delete(entity.store_name, division, key)
+    b.store.delete(entity.store_name, b.scope_division(entity, division), key)
+    for nav in entity.navigations:
+        child, link = nav_entity(entity, nav), nav_link(entity, nav)
+        if child is not None and link is not None and link == child.parent_field \
+                and "DELETE" in child.methods:
+            b.store.delete_children(child.store_name, division, str(key))
     b.record_deleted(entity, division, str(key))
+    if entity.name == joined.ORDERS:
+        b.record_deleted(ENTITIES[joined.SYNC], division, str(key))
+    _follow(b, entity, division, row)
     b.emit(entity, division, "Delete", key)
+
 
 def _used(b: Backend, entity: EntityDef, division: int, field: str, value: str) -> bool:
     if entity.parent_field == field:
@@ -91,12 +149,16 @@ def _guard_account_delete(b: Backend, division: int, key: str) -> None:
         b.emit(contacts, division, "Delete", contact["ID"])
 
 def _check_required(entity: EntityDef, row: Mapping[str, Any]) -> None:
+    """Every property the reference marks required (but those the sandbox derives)."""
+    def blank_value(value: Any) -> bool:
+        return value is None or (isinstance(value, str) and not value.strip())
+
     for name in entity.required:
-        value = row.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if blank_value(row.get(name)):
             raise mandatory(name)
-    if entity.name == "Contacts" and not (row.get("LastName") or row.get("FirstName")):
-        raise mandatory("LastName")
+    for group in entity.one_of:
+        if all(blank_value(row.get(name)) for name in group):
+            raise mandatory(group[-1])
 
 def _require_ref(b: Backend, name: str, entity_name: str, division: int, key: Any) -> dict[
         str, Any]:
@@ -122,8 +184,7 @@ def _derive(b: Backend, entity: EntityDef, division: int, row: dict[str, Any],
     key = row[entity.key]
     if entity.name == "Accounts":
         if row.get("Code") is None:
-            row["Code"] = pad_code(b.store.next_values(division, "account-code",
-                                                          start=100000))
+            row["Code"] = auto_code(b.store.next_values(division, "account-code"))
         else:
             row["Code"] = pad_code(row["Code"])
         if before is None or before.get("Code") != row["Code"]:
@@ -149,6 +210,8 @@ def _derive(b: Backend, entity: EntityDef, division: int, row: dict[str, Any],
         if before is None:
             row["HID"] = b.store.next_values(division, "contact-hid", start=1000)
             row["Person"] = new_guid()
+            if row.get("Code") is None:
+                row["Code"] = auto_code(b.store.next_values(division, "contact-code"))
     elif entity.name == "Items":
         if before is None or before.get("Code") != row["Code"]:
             _unique(b, entity, division, "Code", row["Code"], key, "Code")
@@ -174,6 +237,37 @@ def _derive(b: Backend, entity: EntityDef, division: int, row: dict[str, Any],
         row["TypeDescription"] = _PROJECT_TYPES.get(row.get("Type") or 0)
     elif entity.name == "WebhookSubscriptions":
         row["UserID"] = row.get("Creator")
+    elif entity.name == PRICES:
+        _derive_price(b, division, row, div)
+
+
+PRICES = "logistics/SalesItemPrices"
+
+
+def _derive_price(b: Backend, division: int, row: dict[str, Any],
+                  div: Mapping[str, Any]) -> None:
+    """A sales price of an item: the item's names and unit copied in; a price for no account in
+    particular is the item's standard sales price (``StandardSalesPrice``, read-only on
+    logistics/Items, follows it)."""
+    item = _require_ref(b, "Item", "Items", division, row.get("Item"))
+    unit = (item.get("Unit") or "").strip() or None
+    row.update(ItemCode=item.get("Code"), ItemDescription=item.get("Description"),
+               DefaultItemUnit=unit, DefaultItemUnitDescription=item.get("UnitDescription"))
+    row["Unit"] = row.get("Unit") or unit
+    row["UnitDescription"] = item.get("UnitDescription")
+    row["Currency"] = row.get("Currency") or div.get("Currency")
+    if row.get("NumberOfItemsPerUnit") is None:
+        row["NumberOfItemsPerUnit"] = 1.0
+    if row.get("Quantity") is None:
+        row["Quantity"] = 0.0
+    if row.get("Account"):
+        account = _require_ref(b, "Account", "Accounts", division, row["Account"])
+        row["AccountName"] = account.get("Name")
+    elif row.get("Price") is not None and item.get("StandardSalesPrice") != row["Price"]:
+        item["StandardSalesPrice"] = float(row["Price"])
+        b.stamp(item, division, created=False)
+        b.save(ENTITIES["Items"], division, item)
+        b.emit(ENTITIES["Items"], division, "Update", item["ID"])
 
 
 _UNITS = {"pc": "Piece", "hr": "Hour", "kg": "Kilogram", "m": "Meter", "box": "Box"}

@@ -11,6 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONNECTOR = ("exact_online_core", "exact_online_cli", "tap_exact_online", "target_exact_online")
 
 FORBIDDEN: dict[str, tuple[str, ...]] = {
+    # Exact's API reference as data: below both the connector and the sandbox, imports neither
+    "exact_online_reference": (*CONNECTOR, "exact_online_sandbox"),
     "exact_online_core": (
         "exact_online_cli",
         "exact_online_sandbox",

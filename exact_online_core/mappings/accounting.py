@@ -88,11 +88,18 @@ ACCOUNTING_INVOICE_ITEM = register(
         scope="logistics.items",
         description="A catalog product or service that invoice lines refer to (Exact item).",
         exact_types=ITEM_FIELDS,
+        sync_unserved=("StandardSalesPrice",),
         fields=(
             FieldMap("name", "Description", "string", required_on_create=True),
             FieldMap("description", "ExtraDescription", "string"),
             FieldMap("code", "Code", "string", read="trim", required_on_create=True),
-            FieldMap("price", "StandardSalesPrice", "number", read="decimal", write="decimal"),
+            FieldMap(
+                "price", "StandardSalesPrice", "number", read="decimal", write="decimal",
+                description="Standard sales price. Exact serves it on logistics/Items and "
+                "bulk/Logistics/Items but not on sync/Logistics/Items, so incremental reads "
+                "leave it null; it is written as the item's sales price "
+                "(logistics/SalesItemPrices).",
+            ),
             FieldMap(
                 "currency", None, "string", read="context", write=None, writable=False,
                 description="The division's currency: Exact keeps item prices in it.",
@@ -186,7 +193,12 @@ ACCOUNTING_INVOICE = register(
             ),
             FieldMap("customer_contact_id", "InvoiceToContactPerson", "string", read="guid",
                      write="guid"),
-            FieldMap("issued_at", "InvoiceDate", "date-time", read="exact_date", write="date_out"),
+            FieldMap(
+                "issued_at", "InvoiceDate", "date-time", read="exact_date", write="date_out",
+                create_only=True,
+                description="Set on create; Exact takes no InvoiceDate in a PUT (its "
+                "reference lists it read-only; the recorded POST shows it taken on create).",
+            ),
             FieldMap("due_at", "DueDate", "date-time", read="exact_date", write="date_out"),
             FieldMap("note", "Remarks", "string"),
             FieldMap("description", "Description", "string"),

@@ -93,7 +93,9 @@ class Model:
     its JSON type: custom ``field_mappings`` are checked against it. ``key_read`` converts the
     Exact key into ``id``; ``division_from`` takes ``division`` from a row property instead of
     the division that was queried (a workspace *is* a division). ``sync_select`` is added to
-    ``$select`` on the sync endpoint only (the invoice rows also carry their lines).
+    ``$select`` on the sync endpoint only (the invoice rows also carry their lines);
+    ``sync_unserved`` names properties of the entity its sync endpoint does not serve (never
+    in the sync ``$select``, so null on records read from it).
     """
 
     name: str
@@ -113,6 +115,7 @@ class Model:
     division_from: str | None = None
     sync_select: tuple[str, ...] = ()
     write_refusal: str = ""
+    sync_unserved: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown_ops = self.operations - OPERATIONS
@@ -360,6 +363,7 @@ def exact_select(
         names.extend(f.select)
     if on_sync:
         names.extend(model.sync_select)
+        names = [n for n in names if n not in model.sync_unserved]
     return list(dict.fromkeys(names))
 
 

@@ -34,6 +34,12 @@ behaviour decided:
   `paid_at` from `cashflow/Receivables`; credit notes keep their negative amounts.
 - `sync/Deleted` names the invoice for type 13, so deleted invoices are flagged in
   `accounting_invoice`; their lines are not flagged one by one.
+- The connector asks Exact only for what its API reference (`exact_online_reference`) says
+  an endpoint serves. An item's `price` is `StandardSalesPrice`: read-only on
+  `logistics/Items`, so it is written as the item's sales price (`logistics/SalesItemPrices`),
+  and not served by `sync/Logistics/Items`, so incremental reads leave it null (filtered reads
+  from `bulk/Logistics/Items` and single reads fill it). An invoice's `issued_at`
+  (`InvoiceDate`) is taken on create only.
 """
 
 
@@ -66,12 +72,17 @@ def _model(model: Model) -> str:
         lines.append(f"- deletions: `sync/Deleted` EntityType {model.deleted_type}")
     if model.write_refusal:
         lines.append(f"- writes: {model.write_refusal}")
+    if model.sync_unserved:
+        names = ", ".join(f"`{n}`" for n in model.sync_unserved)
+        lines.append(f"- `{model.read_path}` does not serve {names}: null on records read "
+                     "from it")
     lines += ["", "| property | type | Exact | writable |", "|---|---|---|---|"]
     if model.has_timestamp:
         lines.append(f"| `{TIMESTAMP_PROPERTY}` | integer | `Timestamp` | no |")
     for f in model.fields:
         required = " (required on create)" if f.required_on_create else ""
-        writable = ("yes" if f.is_writable else "no") + required
+        writable = ("on create" if f.is_writable and f.create_only else
+                    "yes" if f.is_writable else "no") + required
         lines.append(f"| `{f.unified}` | {f.type} | {_source(f)} | {writable} |")
     return "\n".join(lines)
 

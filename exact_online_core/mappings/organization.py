@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from exact_online_core.mappings.base import (
-    AUDIT_SPEC,
     READ_OPERATIONS,
     FieldMap,
     Model,
@@ -12,14 +11,15 @@ from exact_online_core.mappings.base import (
 )
 
 USER_FIELDS = exact_fields_spec(
-    AUDIT_SPEC,
+    "Created:d Creator:g CreatorFullName Modified:d Modifier:g ModifierFullName",
     "UserID:g BirthDate:d BirthName Customer:g CustomerName Email EndDate:d FirstName",
     "FullName Gender HasRegisteredForTwoStepVerification:b HasTwoStepVerification:b",
-    "Initials IsAnonymised:i IsMainContact:b Language LastLogin:d LastName MiddleName",
+    "Initials IsAnonymised:i Language LastLogin:d LastName MiddleName",
     "Mobile Nationality Notes Phone PhoneExtension ProfileCode StartDate:d",
-    "StartDivision:i Title UserName UserRoles UserRolesPerDivision UserTypesList",
+    "StartDivision:i Title UserName UserTypesList",
 )
-"""Properties of users/Users (Exact's reference page, via picqer's User model)."""
+"""Properties of users/Users (Exact's reference page UsersUsers, via picqer's User model; it
+has no Division; UserRoles and UserRolesPerDivision are collections, not columns)."""
 
 DIVISION_FIELDS = exact_fields_spec(
     "Created:d Creator:g CreatorFullName Modified:d Modifier:g ModifierFullName",

@@ -177,7 +177,8 @@ def test_deleted_record_appears_in_deletions(
 
 
 def test_custom_stream_deletion_and_writes(api: ExactOnline) -> None:
-    made = api.create("projects", DIVISION, {"Code": "P-NEW", "Description": "Nieuw project"})
+    made = api.create("projects", DIVISION, {"Code": "P-NEW", "Description": "Nieuw project",
+                                             "Type": 2})  # Exact requires a project Type
     assert made["Code"] == "P-NEW"
     assert api.update("projects", DIVISION, made["ID"], {"Description": "Anders"})[
         "Description"] == "Anders"

@@ -254,7 +254,7 @@ def test_transient_fault_on_get_is_retried_until_it_succeeds(
 ) -> None:
     sandbox.inject_fault("*/crm/Accounts*", kind, method="GET", count=2, **spec)
     body = client.get("crm/Accounts", division=DIVISION, params={"$select": "ID", "$top": "1"})
-    assert len(body["d"]["results"]) == 1
+    assert len(body["d"]) == 1  # $top=1: Exact answers a bare {"d": [...]}
     assert endpoint_calls(sandbox, "GET crm/Accounts") == 3
 
 
@@ -265,7 +265,7 @@ def test_timeout_on_get_is_retried(
     client.config = ExactConfig.from_mapping({**settings, "timeout": 0.5})
     sandbox.inject_fault("*/crm/Accounts*", "delay", method="GET", seconds=2, count=1)
     body = client.get("crm/Accounts", division=DIVISION, params={"$select": "ID", "$top": "1"})
-    assert len(body["d"]["results"]) == 1
+    assert len(body["d"]) == 1  # $top=1: Exact answers a bare {"d": [...]}
     assert (
         client.calls_by_endpoint[(DIVISION, "crm/Accounts")] == 2
     )  # the slow one is still running

@@ -29,7 +29,7 @@ def test_records_and_deletions_carry_only_declared_properties(
     first = run_tap(config)
     assert first.returncode == 0, first.stderr[-3000:]
     token = sandbox.access_token()
-    contact = sandbox.call(token, "crm/Contacts?$select=ID&$top=1").json()["d"]["results"][0]
+    contact = sandbox.call(token, "crm/Contacts?$select=ID&$top=1").json()["d"][0]  # bare d
     assert sandbox.call(token, f"crm/Contacts(guid'{contact['ID']}')", "DELETE").ok
     second = run_tap(config, state=first.final_state)
     assert second.returncode == 0, second.stderr[-3000:]

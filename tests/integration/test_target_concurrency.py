@@ -20,7 +20,7 @@ ENTITIES = {"generic_company": "crm/Accounts", "generic_contact": "crm/Contacts"
 def mixed_input(sandbox: Sandbox, companies: int, contacts: int, tag: str) -> str:
     """Companies (with a code) and contacts (no natural key at all) to create."""
     token = sandbox.access_token()
-    accounts = sandbox.call(token, "crm/Accounts?$top=5&$select=ID").json()["d"]["results"]
+    accounts = sandbox.call(token, "crm/Accounts?$top=5&$select=ID").json()["d"]  # bare d
     lines: list[dict[str, Any]] = [schema_message(s) for s in ENTITIES]
     for i in range(max(companies, contacts)):
         if i < companies:

@@ -24,7 +24,7 @@ DELETED = {"_sdc_deleted_at": "2024-05-01T12:00:00Z"}
 def first_id(sandbox: Sandbox, path: str, key: str = "ID") -> str:
     token = sandbox.access_token()
     rows = sandbox.call(token, f"{path}&$top=1&$select={key}" if "?" in path
-                        else f"{path}?$top=1&$select={key}").json()["d"]["results"]
+                        else f"{path}?$top=1&$select={key}").json()["d"]  # bare d
     return str(rows[0][key])
 
 

@@ -82,6 +82,8 @@ def test_round_trip_core_read_edit_target_read(
     with ExactOnline(ExactConfig.from_mapping(settings)) as api:
         items = list(api.list("accounting_invoice_item", DIVISION, limit=2))
         contacts = list(api.list("generic_contact", DIVISION, limit=1))
+        # the sync endpoint does not serve an item's price: read it from the plain endpoint
+        price_before = api.retrieve("accounting_invoice_item", DIVISION, items[1]["id"])["price"]
     edited_items = [{**items[0], "price": 123.45, "description": "Edited"}, items[1]]
     edited_contact = {**contacts[0], "email": "edited@example.com"}
     text = "".join(json.dumps(m) + "\n" for m in [
@@ -101,6 +103,6 @@ def test_round_trip_core_read_edit_target_read(
         contact = api.retrieve("generic_contact", DIVISION, contacts[0]["id"])
     assert (item["price"], item["description"]) == (123.45, "Edited")
     assert item["name"] == items[0]["name"]
-    assert unchanged["price"] == items[1]["price"]
+    assert unchanged["price"] == price_before
     assert contact["email"] == "edited@example.com"
     assert contact["company_id"] == contacts[0]["company_id"]

@@ -124,7 +124,7 @@ def test_unknown_outcome_without_natural_key_is_reported_for_a_person(
     sandbox: Sandbox, settings: dict[str, Any], tmp_path: Path
 ) -> None:
     token = sandbox.access_token()
-    account = sandbox.call(token, "crm/Accounts?$top=1&$select=ID").json()["d"]["results"][0]
+    account = sandbox.call(token, "crm/Accounts?$top=1&$select=ID").json()["d"][0]
     config = target_config(settings, tmp_path)
     sandbox.inject_fault("*/crm/Contacts", method="POST", kind="reset", after=True)
     text = singer("generic_contact", [{"first_name": "Un", "last_name": "Known",
@@ -144,7 +144,7 @@ def test_processed_invoice_gets_a_clear_refusal(
 ) -> None:
     token = sandbox.access_token()
     url = "salesinvoice/SalesInvoices?$filter=Status eq 50&$top=1&$select=InvoiceID"
-    invoice = sandbox.call(token, url).json()["d"]["results"][0]["InvoiceID"]
+    invoice = sandbox.call(token, url).json()["d"][0]["InvoiceID"]
     config = target_config(settings, tmp_path)
     records = [{"id": invoice, "division": DIVISION, "note": "too late"},
                {"id": invoice, "division": DIVISION, "_sdc_deleted_at": "2024-05-01T00:00:00Z"}]
@@ -202,7 +202,7 @@ def test_dry_run_writes_nothing(
     sandbox: Sandbox, settings: dict[str, Any], tmp_path: Path
 ) -> None:
     token = sandbox.access_token()
-    account = sandbox.call(token, "crm/Accounts?$top=1&$select=ID").json()["d"]["results"][0]
+    account = sandbox.call(token, "crm/Accounts?$top=1&$select=ID").json()["d"][0]
     config = target_config(settings, tmp_path, dry_run=True)
     before = sandbox.row_count(ACCOUNTS)
     sandbox.clear_calls()

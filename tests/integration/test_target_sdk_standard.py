@@ -56,8 +56,8 @@ def _results() -> list[dict[str, Any]]:
 def _invoice_file() -> Path:
     """An invoice with nested line_items (the SDK's array_data case) on seeded references."""
     token = _SANDBOX.access_token()
-    account = _SANDBOX.call(token, "crm/Accounts?$top=1&$select=ID").json()["d"]["results"][0]
-    item = _SANDBOX.call(token, "logistics/Items?$top=1&$select=ID").json()["d"]["results"][0]
+    account = _SANDBOX.call(token, "crm/Accounts?$top=1&$select=ID").json()["d"][0]
+    item = _SANDBOX.call(token, "logistics/Items?$top=1&$select=ID").json()["d"][0]
     schema = {"type": "object", "properties": {
         "customer_company_id": {"type": "string"}, "journal": {"type": "string"},
         "line_items": {"type": "array", "items": {"type": "object", "properties": {

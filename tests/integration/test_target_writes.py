@@ -34,7 +34,8 @@ def rest(sandbox: Sandbox) -> Rest:
 
 
 def rows(rest: Rest, path: str) -> list[dict[str, Any]]:
-    return list(rest(path)["d"]["results"])
+    d = rest(path)["d"]  # a bare {"d": [...]} for $top below the page size, as Exact answers
+    return list(d if isinstance(d, list) else d["results"])
 
 
 def entity(rest: Rest, path: str, key: str) -> dict[str, Any] | None:

@@ -131,6 +131,13 @@ class Pipeline:
         )
 
 
+def rows_of(body: Any) -> list[Any]:
+    """The rows of an answer: ``d.results``, or the bare ``d`` array Exact gives a ``$top``
+    below its page size."""
+    d = body["d"]
+    return list(d if isinstance(d, list) else d["results"])
+
+
 class Exact:
     """Exact's REST API on the sandbox, as another app user would change data."""
 
@@ -177,7 +184,7 @@ class Exact:
         renamed = {}
         page = self.request("GET", "crm/Accounts", division, params={"$select": "ID,Name",
                                                                       "$top": str(count)})
-        for account in page["d"]["results"]:
+        for account in rows_of(page):
             name = f"{account['Name']} {suffix}"
             self.request("PUT", f"crm/Accounts(guid'{account['ID']}')", division,
                          json={"Name": name})
@@ -187,14 +194,14 @@ class Exact:
     def delete_contacts(self, division: int, count: int) -> list[str]:
         page = self.request("GET", "crm/Contacts", division, params={"$select": "ID",
                                                                       "$top": str(count)})
-        ids = [row["ID"] for row in page["d"]["results"]]
+        ids = [row["ID"] for row in rows_of(page)]
         for contact_id in ids:
             self.request("DELETE", f"crm/Contacts(guid'{contact_id}')", division)
         return ids
 
     def create_contact(self, division: int, last_name: str, email: str) -> str:
-        account = self.request("GET", "crm/Accounts", division,
-                               params={"$select": "ID", "$top": "1"})["d"]["results"][0]
+        account = rows_of(self.request("GET", "crm/Accounts", division,
+                                       params={"$select": "ID", "$top": "1"}))[0]
         created = self.request("POST", "crm/Contacts", division, json={
             "Account": account["ID"], "FirstName": "Pipeline", "LastName": last_name,
             "Email": email})

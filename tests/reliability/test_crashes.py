@@ -102,7 +102,7 @@ def test_tap_killed_at_random_points_in_20_runs_resumes_to_every_row(
 def company_messages(sandbox: Sandbox) -> tuple[str, dict[str, Any]]:
     """60 creates, 20 updates and 20 deletes of companies; what each should end as."""
     token = sandbox.access_token()
-    rows = sandbox.call(token, "crm/Accounts?$select=ID,Name&$top=20").json()["d"]["results"]
+    rows = sandbox.call(token, "crm/Accounts?$select=ID,Name&$top=20").json()["d"]
     for i in range(20):  # accounts no invoice uses, so Exact lets them be deleted
         created = sandbox.call(token, "crm/Accounts", "POST",
                                json={"Name": f"Doomed {i}", "Code": f"DOOMED{i}"})

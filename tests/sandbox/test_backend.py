@@ -46,8 +46,17 @@ def new_account(b: Backend, **extra: Any) -> dict[str, Any]:
 
 
 def new_item(b: Backend, code: str = "T-1", price: float = 10.0) -> dict[str, Any]:
-    return b.create(R("logistics/Items"), D, {"Code": code, "Description": "Thing",
-                                              "StandardSalesPrice": price})
+    """An item with a standard sales price (set, as in Exact, through its sales price:
+    StandardSalesPrice is read-only on logistics/Items)."""
+    item = b.create(R("logistics/Items"), D, {"Code": code, "Description": "Thing"})
+    b.create(R("logistics/SalesItemPrices"), D, {"Item": item["ID"], "Price": price})
+    found = b.find(item_def(), D, item["ID"])
+    assert found is not None
+    return found
+
+
+def item_def() -> Any:
+    return R("logistics/Items").entity
 
 
 def new_invoice(b: Backend, **extra: Any) -> dict[str, Any]:
@@ -61,9 +70,13 @@ def invoice_path(invoice: dict[str, Any]) -> str:
     return f"salesinvoice/SalesInvoices(guid'{invoice['InvoiceID']}')"
 
 
-def sync_lines(b: Backend, invoice_id: str) -> list[dict[str, Any]]:
+def sync_rows(b: Backend, invoice_id: str) -> list[dict[str, Any]]:
     rows = [r for p in all_pages(b, "sync/SalesInvoice/SalesInvoices", Query(), 1000) for r in p]
     return [r for r in rows if r["InvoiceID"] == invoice_id]
+
+
+def sync_lines(b: Backend, invoice_id: str) -> list[dict[str, Any]]:
+    return [r for r in sync_rows(b, invoice_id) if r["LineNumber"] != 0]
 
 
 # --- paging ------------------------------------------------------------------------------
@@ -104,12 +117,23 @@ def test_top_caps_the_page_and_the_total(backend: Backend) -> None:
     assert len(big.rows) == 60 and big.next_params is not None
 
 
-def test_orderby_falls_back_to_skip_paging(backend: Backend) -> None:
-    pages = all_pages(backend, "crm/Accounts", Query(orderby="Name desc"), 60)
-    assert backend.page(R("crm/Accounts"), D, Query(orderby="Name"), 60).next_params == {
-        "$skip": "60"}
-    names = [r["Name"] for p in pages for r in p]
-    assert len(names) == 130
+def test_orderby_pages_continue_with_the_sort_values_and_key_as_skiptoken(
+        backend: Backend) -> None:
+    first = backend.page(R("crm/Accounts"), D, Query(orderby="Name"), 60)
+    last = first.rows[-1]
+    assert first.next_params == {
+        "$skiptoken": "'" + last["Name"].replace("'", "''") + f"',guid'{last['ID']}'"}
+
+
+@pytest.mark.parametrize("orderby", ["Name desc", "Name", "Modified asc", "Email desc"])
+def test_orderby_paging_returns_every_row_once_in_order(backend: Backend, orderby: str) -> None:
+    pages = all_pages(backend, "crm/Accounts", Query(orderby=orderby), 60)
+    rows = [r for p in pages for r in p]
+    assert len({r["ID"] for r in rows}) == len(rows) == 130
+    name, _, direction = orderby.partition(" ")
+    values = [(r[name] is not None, r[name] or "", r["ID"]) for r in rows]
+    ordered = sorted(values, key=lambda v: (v[0], v[1]), reverse=direction == "desc")
+    assert [v[:2] for v in values] == [v[:2] for v in ordered]
 
 
 def test_bulk_without_select_or_top_1_is_refused(backend: Backend) -> None:
@@ -224,7 +248,8 @@ def test_update_is_partial_and_bumps_the_timestamp(backend: Backend) -> None:
 
 def test_timestamps_are_monotonic_across_entities(backend: Backend) -> None:
     a, item = new_account(backend), new_item(backend)
-    c = backend.create(R("crm/Contacts"), D, {"Account": a["ID"], "LastName": "X"})
+    c = backend.create(R("crm/Contacts"), D, {"Account": a["ID"], "FirstName": "Y",
+                                              "LastName": "X"})
     assert a["Timestamp"] < item["Timestamp"] < c["Timestamp"]
 
 
@@ -234,9 +259,10 @@ def test_delete_records_a_sync_deleted_row_with_the_entity_type(backend: Backend
                                                                 code: int) -> None:
     bodies = {"crm/Accounts": {"Name": "Gone"}, "logistics/Items": {"Code": "G", "Description":
                                                                     "Gone"},
-              "project/Projects": {"Code": "PG", "Description": "Gone"}}
+              "project/Projects": {"Code": "PG", "Description": "Gone", "Type": 2}}
     if path == "crm/Contacts":
-        row = backend.create(R(path), D, {"Account": new_account(backend)["ID"], "LastName": "G"})
+        row = backend.create(R(path), D, {"Account": new_account(backend)["ID"],
+                                          "FirstName": "G", "LastName": "G"})
     else:
         row = backend.create(R(path), D, bodies[path])
     before = backend.store.current_timestamp(D)
@@ -301,13 +327,48 @@ def test_sync_invoices_have_one_row_per_line_with_header_fields(backend: Backend
     assert sorted(r["AmountFC"] for r in rows) == [5.5, 20.0]
 
 
-def test_header_change_gives_every_line_row_a_new_timestamp(backend: Backend) -> None:
+def test_sync_invoices_have_a_header_row_with_line_number_0_and_the_totals(
+        backend: Backend) -> None:
+    invoice = new_invoice(backend, Description="Header text")
+    rows = {r["LineNumber"]: r for r in sync_rows(backend, invoice["InvoiceID"])}
+    assert sorted(rows) == [0, 1, 2]
+    header = rows[0]
+    assert header["Item"] is None and header["Quantity"] is None
+    assert header["Description"] == "Header text"
+    assert (header["AmountFC"], header["AmountFCExclVat"]) == (invoice["AmountFC"], 25.5)
+    assert header["ID"] not in {rows[1]["ID"], rows[2]["ID"], invoice["InvoiceID"]}
+
+
+def test_header_only_amounts_are_filled_on_the_header_row_only(backend: Backend) -> None:
     invoice = new_invoice(backend)
-    before = {r["ID"]: r["Timestamp"] for r in sync_lines(backend, invoice["InvoiceID"])}
+    for row in sync_rows(backend, invoice["InvoiceID"]):
+        filled = [row[k] is not None for k in ("AmountDiscount", "AmountDiscountExclVat",
+                                               "AmountFCExclVat")]
+        assert filled == [row["LineNumber"] == 0] * 3
+
+
+def test_header_change_gives_the_header_row_a_new_timestamp(backend: Backend) -> None:
+    invoice = new_invoice(backend)
+    before = {r["LineNumber"]: r for r in sync_rows(backend, invoice["InvoiceID"])}
     backend.update(R(invoice_path(invoice)), D, {"Description": "changed"})
-    after = {r["ID"]: r["Timestamp"] for r in sync_lines(backend, invoice["InvoiceID"])}
-    assert after.keys() == before.keys()
-    assert all(after[k] > before[k] for k in before)
+    after = {r["LineNumber"]: r for r in sync_rows(backend, invoice["InvoiceID"])}
+    assert after.keys() == before.keys() == {0, 1, 2}
+    assert after[0]["Timestamp"] > before[0]["Timestamp"]
+    assert after[0]["Description"] == "changed"
+    assert [after[n]["Timestamp"] for n in (1, 2)] == [before[n]["Timestamp"] for n in (1, 2)]
+
+
+def test_line_change_gives_the_header_row_and_that_line_a_new_timestamp(
+        backend: Backend) -> None:
+    invoice = new_invoice(backend)
+    before = {r["LineNumber"]: r for r in sync_rows(backend, invoice["InvoiceID"])}
+    backend.update(R(f"salesinvoice/SalesInvoiceLines(guid'{before[2]['ID']}')"), D,
+                   {"Quantity": 4})
+    after = {r["LineNumber"]: r for r in sync_rows(backend, invoice["InvoiceID"])}
+    assert after[0]["Timestamp"] > before[0]["Timestamp"]
+    assert after[2]["Timestamp"] > before[2]["Timestamp"]
+    assert after[1]["Timestamp"] == before[1]["Timestamp"]
+    assert after[2]["Quantity"] == 4 and after[0]["AmountFCExclVat"] == 42.0
 
 
 def test_line_change_recomputes_the_header(backend: Backend) -> None:

@@ -127,14 +127,14 @@ def test_rows_counts_live_rows(sandbox: Sandbox, token: str) -> None:
 def test_payment_of_whole_balance_fully_pays_a_processed_invoice(
         sandbox: Sandbox, token: str) -> None:
     invoice = sandbox.call(token, "salesinvoice/SalesInvoices?$filter=Status eq 50&$top=1"
-                           ).json()["d"]["results"][0]["InvoiceID"]
+                           ).json()["d"][0]["InvoiceID"]
     result = sandbox.book_payment(100001, invoice)
     assert result["IsFullyPaid"] is True
 
 
 def test_payment_on_an_unprocessed_invoice_is_400(sandbox: Sandbox, token: str) -> None:
     invoice = sandbox.call(token, "salesinvoice/SalesInvoices?$filter=Status eq 20&$top=1"
-                           ).json()["d"]["results"][0]["InvoiceID"]
+                           ).json()["d"][0]["InvoiceID"]
     response = sandbox.control.request("POST", "/payments", json={
         "division": 100001, "invoice_id": invoice})
     assert response.status_code == 400

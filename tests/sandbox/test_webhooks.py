@@ -31,7 +31,7 @@ def _subscribe(sb: Sandbox, token: str, url: str, topic: str = "Accounts") -> An
 
 
 def _first_account(sb: Sandbox, token: str) -> str:
-    return str(sb.call(token, "crm/Accounts?$top=1&$select=ID").json()["d"]["results"][0]["ID"])
+    return str(sb.call(token, "crm/Accounts?$top=1&$select=ID").json()["d"][0]["ID"])
 
 
 def test_subscribe_posts_an_empty_body_to_the_callback_first(
