@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -135,10 +134,7 @@ def test_unknown_size_is_refused() -> None:
 
 
 @pytest.mark.slow
-def test_100k_accounts_seed_in_under_ten_seconds() -> None:
-    # CPU time of this process, so a loaded CI machine does not make the test flaky
-    started = time.process_time()
+def test_100k_accounts_seed_holds_every_row() -> None:
+    # seeding speed is a figure of benchmarks/, not a timed test
     store = seeded(1, {"accounts": 100_000})
-    elapsed = time.process_time() - started
     assert len(rows(store, "Accounts")) == 100_000
-    assert elapsed < 10, elapsed
