@@ -77,7 +77,8 @@ class ExactStream(Stream):
         try:
             for page in pages:
                 yield from page.records
-                self.checkpoint(context, page.bookmark, page.state)
+                self.checkpoint(context, page.bookmark, {**page.state, **self.deletions_start(
+                    division)})
                 rows += len(page.records)
                 if rows != logged:  # a state-only page (invoices' receivables) adds no line
                     self.log_progress(division, rows)
@@ -111,6 +112,18 @@ class ExactStream(Stream):
         """The sync/Deleted Timestamp this stream applied up to (None: never synced)."""
         value = self.get_context_state({PARTITION_KEY: division}).get(DELETED_SINCE)
         return int(value) if value is not None else None
+
+    def deletions_start(self, division: int) -> dict[str, Any]:
+        """On a first sync: where the deletion feed stood before this stream's first page.
+
+        Saved with the first page's checkpoint, so a first sync that is interrupted and
+        resumed still gets every deletion made after its first page was read (without it
+        the resumed run would count as a first sync again and skip them).
+        """
+        if not self.deletes or self.deleted_since(division) is not None:
+            return {}
+        start = self.exact_tap.deletion_feed.bookmark(division)
+        return {} if start is None else {DELETED_SINCE: start}
 
     def deleted_records(self, context: Context | None, division: int) -> Iterable[dict[str, Any]]:
         feed = self.exact_tap.deletion_feed
