@@ -232,7 +232,7 @@ class ExactOnline:
             select = exact_select(model, properties, extra, sync=True)
             return read_sync(ctx, model, since, select, properties)
         path = BULK_PATHS.get(model.name, model.read_path)
-        window = ModifiedWindow(instant_since(since, start_date), state)
+        window = ModifiedWindow(instant_since(since, start_date), state, ctx.now)
         params = odata.build_params(
             select=plain_select(model, properties, extra),
             filter=combine(filter, window.filter()),

@@ -15,8 +15,6 @@ from exact_online_core.lookups import find_filter
 from exact_online_core.mappings import parse_custom_streams
 from exact_online_core.odata import Page
 from exact_online_core.readers import (
-    SEEN_KEY,
-    ModifiedWindow,
     combine,
     custom_deleted_type,
     instant_since,
@@ -73,18 +71,6 @@ def test_bookmark_kinds_are_read_leniently() -> None:
 def test_modified_filter_uses_exact_local_time() -> None:
     summer = datetime(2026, 7, 1, 12, 0, 0, 123000, tzinfo=UTC)
     assert modified_filter(summer) == "Modified ge datetime'2026-07-01T14:00:00.123'"
-
-
-def test_modified_window_skips_only_rows_already_read_at_the_bookmark() -> None:
-    since = datetime(2026, 1, 1, tzinfo=UTC)
-    window = ModifiedWindow(since, {SEEN_KEY: ["a"]})
-    assert not window.admit("a", since)
-    assert window.admit("b", since)  # same millisecond, not read before
-    assert window.bookmark == "2026-01-01T00:00:00Z"
-    assert window.state == {SEEN_KEY: ["a", "b"]}
-    later = datetime(2026, 1, 2, tzinfo=UTC)
-    assert window.admit("a", later)
-    assert (window.bookmark, window.state) == ("2026-01-02T00:00:00Z", {SEEN_KEY: ["a"]})
 
 
 def test_raw_values_of_custom_streams() -> None:

@@ -14,7 +14,16 @@ from typing import Any
 
 from exact_online_sandbox.server import Sandbox
 
-from .helpers import TAP, TapRun, committed, page_states, rest, run_until, selected_catalog
+from .helpers import (
+    TAP,
+    TapRun,
+    committed,
+    exact_keys,
+    page_states,
+    rest,
+    run_until,
+    selected_catalog,
+)
 
 RunTap = Callable[..., TapRun]
 Config = Callable[..., Path]
@@ -45,3 +54,49 @@ def test_resumed_first_sync_emits_the_deletions_made_since_it_started(
     resumed = run_tap(config, state=state, catalog=catalog)
     assert resumed.returncode == 0, resumed.stderr
     assert victim in deleted(resumed.records("generic_contact"))
+
+
+def test_row_edited_while_later_pages_are_read_arrives_on_a_modified_bookmarked_stream(
+    sandbox: Sandbox, tap_config: Config, run_tap: RunTap, tmp_path: Path
+) -> None:
+    """A filtered stream reads the plain endpoint in key order, bookmarked on Modified: a row
+    of page 1 edited before page 2 is read (where a row edited even later sits) must come in
+    the next run, not fall below the bookmark."""
+    sandbox.reset(size={"accounts": 1500})  # two pages of bulk/CRM/Accounts
+    sandbox.set_limits(minutely=100000, daily=100000)
+    config = tap_config(refresh_token=sandbox.mint_refresh_token(), divisions=[DIVISION],
+                        filters={"generic_company": "IsSales eq true"})
+    catalog = selected_catalog(json.loads(config.read_text()), {"generic_company"})
+    catalog_path = tmp_path / "catalog.json"
+    catalog_path.write_text(json.dumps(catalog))
+    edited: dict[str, str] = {}
+
+    def race(messages: list[dict[str, Any]]) -> bool:
+        last = messages[-1]
+        records = [m["record"] for m in messages if m["type"] == "RECORD"]
+        if last["type"] == "RECORD" and len(records) == 1:
+            # every first page is read before the first record: hold page 2 back a while
+            sandbox.inject_fault("*/bulk/CRM/Accounts", kind="delay", seconds=3, count=1)
+        if last["type"] == "STATE" and not edited:
+            page_one = {r["id"] for r in records}
+            every = {key for _, key in exact_keys(sandbox, "sync/CRM/Accounts", "ID",
+                                                  divisions=(DIVISION,))}
+            later = min(every - page_one)
+            edited["early"], edited["late"] = min(page_one), later
+            rest(sandbox, "PUT", f"crm/Accounts(guid'{edited['early']}')",
+                 json={"Name": "Edited on page 1"})
+            sandbox.advance_clock(2)
+            rest(sandbox, "PUT", f"crm/Accounts(guid'{later}')", json={"Name": "Edited later"})
+        return False
+
+    first = run_until([TAP, "--config", str(config), "--catalog", str(catalog_path)], race)
+    records, state = committed(first)
+    assert edited and len(records) == 1500
+    by_id = {r["id"]: r["name"] for r in records}
+    assert by_id[edited["late"]] == "Edited later", "page 2 was read after the edits"
+    assert by_id[edited["early"]] != "Edited on page 1", "page 1 was read before them"
+
+    second = run_tap(config, state=state, catalog=catalog)
+    assert second.returncode == 0, second.stderr
+    names = {r["id"]: r["name"] for r in second.records("generic_company")}
+    assert names.get(edited["early"]) == "Edited on page 1"
