@@ -3,12 +3,14 @@
 The SDK's own HTTP machinery is not used: ``exact_online_core`` already owns paging, rate
 limits, retries and the mapping to unified records. A stream here only turns the core's
 pages into Singer records and checkpoints a safe bookmark after every page, so an
-interrupted run resumes where it stopped.
+interrupted run resumes where it stopped. In batch mode (``batch_config``) the checkpoint
+waits for the BATCH message that announces the page's records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream, singerlib
@@ -154,15 +156,20 @@ class ExactStream(Stream):
         if extra:
             state.update(extra)
         _ = self.stream_state
-        if self.get_batch_config(self.config) is not None:
-            # BATCH mode: the SDK writes STATE right after each BATCH message; one now would
-            # run ahead of records that are still in a batch file not yet announced.
+        if self.batch_mode:
+            # The page's records may still sit in a batch file not yet announced: the SDK
+            # writes this state right after the next BATCH message, never before it.
             self.state_manager.is_flushed = False
             return
         # Always a STATE after a page, even when nothing moved: the SDK's writer drops a
         # repeated state, and loaders that keep only a trailing STATE would then lose it.
         self._tap.write_message(StateMessage(value=self.tap_state))
         self.state_manager.is_flushed = True
+
+    @cached_property
+    def batch_mode(self) -> bool:
+        """``batch_config`` is set: records go to batch files, announced by BATCH messages."""
+        return self.get_batch_config(self.config) is not None
 
     @override
     def _increment_stream_state(

@@ -7,6 +7,7 @@ that used to lose it.
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -100,3 +101,47 @@ def test_row_edited_while_later_pages_are_read_arrives_on_a_modified_bookmarked_
     assert second.returncode == 0, second.stderr
     names = {r["id"]: r["name"] for r in second.records("generic_company")}
     assert names.get(edited["early"]) == "Edited on page 1"
+
+
+def batch_records(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of a BATCH message's (gzipped JSON lines) files."""
+    records = []
+    for url in message["manifest"]:
+        with gzip.open(url.removeprefix("file://"), "rt") as lines:
+            records += [json.loads(line) for line in lines]
+    return records
+
+
+def bookmarks(state: dict[str, Any], stream: str) -> dict[int, Any]:
+    partitions = state.get("bookmarks", {}).get(stream, {}).get("partitions", [])
+    return {p["context"]["division"]: p.get("replication_key_value") for p in partitions}
+
+
+def test_batch_mode_state_never_runs_ahead_of_the_announced_batch_files(
+    sandbox: Sandbox, tap_config: Config, run_tap: RunTap, tmp_path: Path
+) -> None:
+    sandbox.reset(size={"contacts": 1500})  # two pages per division
+    sandbox.set_limits(minutely=100000, daily=100000)
+    config = tap_config(
+        refresh_token=sandbox.mint_refresh_token(),
+        batch_config={"encoding": {"format": "jsonl", "compression": "gzip"},
+                      "storage": {"root": f"file://{tmp_path}"}, "batch_size": 700},
+    )
+    catalog = selected_catalog(json.loads(config.read_text()), {"generic_contact"})
+
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.stderr
+    announced: dict[int, list[int]] = {}
+    states = 0
+    for message in run.messages:
+        if message["type"] == "BATCH":
+            for record in batch_records(message):
+                announced.setdefault(record["division"], []).append(record["exact_timestamp"])
+        elif message["type"] == "STATE":
+            states += 1
+            for division, mark in bookmarks(message["value"], "generic_contact").items():
+                if mark is not None:
+                    assert announced.get(division), f"bookmark {mark} before any batch file"
+                    assert mark <= max(announced[division])
+    assert states >= 2
+    assert sum(len(v) for v in announced.values()) == 3000
