@@ -54,10 +54,10 @@ class InvoicesStream(SyncModelStream):
 
 
 class InvoiceLineItemsStream(SyncModelStream):
-    """``accounting_invoice_line_item``: the same sync rows, one record per line."""
+    """``accounting_invoice_line_item``: the same sync rows, one record per line; sync/Deleted
+    names removed lines and the lines of deleted invoices (EntityType 13)."""
 
     stream_name = "accounting_invoice_line_item"
-    deletes = False  # sync/Deleted names the invoice, never its lines
 
 
 class UsersStream(ExactStream):

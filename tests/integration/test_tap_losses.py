@@ -145,3 +145,60 @@ def test_batch_mode_state_never_runs_ahead_of_the_announced_batch_files(
                     assert mark <= max(announced[division])
     assert states >= 2
     assert sum(len(v) for v in announced.values()) == 3000
+
+
+def new_invoice(sandbox: Sandbox, lines: int) -> dict[str, Any]:
+    """An open invoice with ``lines`` lines, created through Exact's API; its lines' ids."""
+    account = rest(sandbox, "GET", "crm/Accounts", params={"$select": "ID", "$top": "1"})
+    items = rest(sandbox, "GET", "logistics/Items", params={"$select": "ID", "$top": str(lines)})
+    body = {"OrderedBy": account.json()["d"]["results"][0]["ID"],
+            "SalesInvoiceLines": [{"Item": row["ID"], "Quantity": 2}
+                                  for row in items.json()["d"]["results"]]}
+    invoice = rest(sandbox, "POST", "salesinvoice/SalesInvoices", json=body).json()["d"]
+    found = rest(sandbox, "GET", "salesinvoice/SalesInvoiceLines", params={
+        "$select": "ID", "$filter": f"InvoiceID eq guid'{invoice['InvoiceID']}'"})
+    return {"id": invoice["InvoiceID"], "lines": sorted(
+        r["ID"] for r in found.json()["d"]["results"])}
+
+
+def image(*runs: TapRun, stream: str) -> set[tuple[int, str]]:
+    """The keys a warehouse holds after these runs: records applied in order, deletes remove."""
+    keys: set[tuple[int, str]] = set()
+    for run in runs:
+        for record in run.records(stream):
+            key = (record["division"], record["id"])
+            if record.get("_sdc_deleted_at"):
+                keys.discard(key)
+            else:
+                keys.add(key)
+    return keys
+
+
+def test_lines_of_a_deleted_invoice_and_a_removed_line_arrive_as_tombstones(
+    sandbox: Sandbox, tap_config: Config, run_tap: RunTap, sandbox_keys: Callable[..., Any]
+) -> None:
+    doomed, trimmed = new_invoice(sandbox, 3), new_invoice(sandbox, 3)
+    config = tap_config(divisions=[DIVISION])
+    catalog = selected_catalog(json.loads(config.read_text()),
+                               {"accounting_invoice", "accounting_invoice_line_item"})
+    first = run_tap(config, catalog=catalog)
+    assert first.returncode == 0, first.stderr
+    rest(sandbox, "DELETE", f"salesinvoice/SalesInvoices(guid'{doomed['id']}')")
+    removed = trimmed["lines"][1]
+    rest(sandbox, "DELETE", f"salesinvoice/SalesInvoiceLines(guid'{removed}')")
+
+    second = run_tap(config, state=first.final_state, catalog=catalog)
+    assert second.returncode == 0, second.stderr
+    lines = second.records("accounting_invoice_line_item")
+    assert deleted(lines) >= {*doomed["lines"], removed}
+    assert not {r["id"] for r in lines if not r.get("_sdc_deleted_at")} & {
+        *doomed["lines"], removed}
+    assert doomed["id"] in deleted(second.records("accounting_invoice"))
+    live = {r["id"]: r for r in second.records("accounting_invoice") if not r.get(
+        "_sdc_deleted_at")}
+    assert sorted(line["id"] for line in live[trimmed["id"]]["line_items"]) == sorted(
+        set(trimmed["lines"]) - {removed})
+    assert image(first, second, stream="accounting_invoice_line_item") == sandbox_keys(
+        "salesinvoice/SalesInvoiceLines", divisions=(DIVISION,))
+    assert image(first, second, stream="accounting_invoice") == sandbox_keys(
+        "salesinvoice/SalesInvoices", "InvoiceID", divisions=(DIVISION,))
