@@ -21,13 +21,11 @@ from typing_extensions import override
 
 from exact_online_core.api import RecordPage
 from exact_online_core.errors import DailyLimitExceededError
+from tap_exact_online.state import DELETED_SINCE, PARTITION_KEY
 
 if TYPE_CHECKING:
     from tap_exact_online.tap import TapExactOnline
 
-PARTITION_KEY = "division"
-DELETED_SINCE = "deleted_since"
-"""Per-partition state key: the sync/Deleted Timestamp this stream has applied up to."""
 
 
 class ExactStream(Stream):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from exact_online_core.mappings import TIMESTAMP_PROPERTY, CustomStream
-from tap_exact_online.client import PARTITION_KEY, ExactStream
+from tap_exact_online.client import ExactStream
+from tap_exact_online.state import PARTITION_KEY
 
 if TYPE_CHECKING:
     from tap_exact_online.tap import TapExactOnline
