@@ -411,8 +411,6 @@ DELETED_TYPES: Mapping[str, int] = {
 
 
 def custom_deleted_type(stream: CustomStream) -> int | None:
-    """The EntityType of a custom stream's deletions, when it reads a ``sync/`` endpoint."""
-    parts = stream.endpoint.split("/")
-    if parts[0].lower() != "sync":
-        return None
-    return DELETED_TYPES.get(parts[-1].lower())
+    """The EntityType of a custom stream's deletions: its entity's (the endpoint's last
+    segment, on a ``sync/``, ``bulk/`` or plain endpoint alike), when sync/Deleted logs it."""
+    return DELETED_TYPES.get(stream.endpoint.strip("/").split("/")[-1].lower())

@@ -18,8 +18,9 @@ PARTITION_KEY = "division"
 DELETED_SINCE = "deleted_since"
 """Per-partition state key: the sync/Deleted Timestamp this stream has applied up to."""
 
-STREAM_KEYS = frozenset({"partitions", "progress_markers"})
-"""What the SDK keeps at stream level for a partitioned stream."""
+STREAM_KEYS = frozenset({"partitions", "progress_markers", "replication_key_signpost",
+                         "starting_replication_value"})
+"""What the SDK keeps at stream level for a partitioned stream (bookmarks are per division)."""
 
 
 def _show(value: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from exact_online_core.mappings import TIMESTAMP_PROPERTY, CustomStream
+from exact_online_core.readers import custom_deleted_type
 from tap_exact_online.client import ExactStream
 from tap_exact_online.state import PARTITION_KEY
 
@@ -93,7 +94,7 @@ class CustomExactStream(ExactStream):
         self.spec = spec
         super().__init__(tap, spec.name, replication_key=spec.replication_key)
         self.primary_keys = [PARTITION_KEY, *spec.primary_keys]
-        self.deletes = spec.replication_key == "Timestamp"
+        self.deletes = custom_deleted_type(spec) is not None
 
     def selected_properties(self) -> list[str] | None:
         return None  # custom streams always fetch their configured select list

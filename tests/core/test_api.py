@@ -95,12 +95,17 @@ def _model(name: str) -> Any:
 
 
 def test_custom_stream_deleted_types() -> None:
-    [projects, plain] = parse_custom_streams([
+    [projects, plain, receivables] = parse_custom_streams([
         {"name": "p", "endpoint": "sync/Project/Projects", "primary_keys": ["ID"],
          "select": ["ID"]},
-        {"name": "q", "endpoint": "project/Projects", "primary_keys": ["ID"], "select": ["ID"]},
+        {"name": "q", "endpoint": "project/Projects", "primary_keys": ["ID"],
+         "select": ["ID", "Modified"],
+         "replication_key": "Modified"},
+        {"name": "r", "endpoint": "cashflow/Receivables", "primary_keys": ["ID"],
+         "select": ["ID"]},
     ])
-    assert custom_deleted_type(projects) == 21 and custom_deleted_type(plain) is None
+    assert custom_deleted_type(projects) == 21 and custom_deleted_type(plain) == 21
+    assert custom_deleted_type(receivables) is None  # sync/Deleted does not log them
 
 
 def test_bad_field_mapping_fails_at_construction() -> None:

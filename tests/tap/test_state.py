@@ -23,7 +23,8 @@ OWN_STATE: dict[str, Any] = {"bookmarks": {
          "replication_key_value": "2026-12-01T13:01:45.114Z",
          "seen_since_bookmark": {"5d4a3b2c-0000-4000-8000-000000000001": "2026-12-01T13:00Z"}},
     ]},
-    "generic_workspace": {"partitions": [{"context": {"division": 100001}}]},
+    "generic_workspace": {"partitions": [{"context": {"division": 100001}}],
+                          "replication_key_signpost": "2026-12-01T13:01:45Z"},
     "a_removed_custom_stream": {"partitions": [{"context": {"division": 100001},
                                                  "replication_key_value": 5}]},
 }}
