@@ -388,8 +388,9 @@ class Stopped(Exception):
 
 @contextmanager
 def quiet() -> Iterator[None]:
-    """The tap's INFO logging off (hundreds of runs)."""
-    loggers = [logging.getLogger(n) for n in ("tap-exact-online", "singer_sdk")]
+    """INFO logging of the tap, the SDK's metrics and the sandbox off (hundreds of runs)."""
+    loggers = [logging.getLogger(n) for n in ("tap-exact-online", "singer_sdk",
+                                              "singer_sdk.metrics", "exact_online_sandbox")]
     levels = [log.level for log in loggers]
     for log in loggers:
         log.setLevel(logging.WARNING)
