@@ -123,3 +123,11 @@ def rest(sandbox: Sandbox, method: str, path: str, division: int = 100001,
     response = sandbox.call(sandbox.access_token(), path, method, division=division, **kwargs)
     response.raise_for_status()
     return response
+
+
+def rows_of(response: requests.Response) -> list[dict[str, Any]]:
+    """The rows of a collection answer: ``{"d": {"results": [...]}}`` or, with ``$top``, the
+    bare ``{"d": [...]}`` Exact also sends."""
+    body = response.json()["d"]
+    rows: list[dict[str, Any]] = body["results"] if isinstance(body, dict) else body
+    return rows

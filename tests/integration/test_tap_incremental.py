@@ -17,7 +17,7 @@ import pytest
 from exact_online_core.mappings.converters import exact_instant, parse_rfc3339
 from exact_online_sandbox.server import Sandbox
 
-from .helpers import TAP, TapRun, rest, run_until, selected_catalog
+from .helpers import TAP, TapRun, rest, rows_of, run_until, selected_catalog
 
 RunTap = Callable[..., TapRun]
 Config = Callable[..., Path]
@@ -72,7 +72,8 @@ DELETABLE: dict[str, tuple[str, Callable[[int], dict[str, Any]]]] = {
     "generic_company": ("crm/Accounts", lambda n: {"Name": f"Short-lived {n}"}),
     "accounting_invoice_item": ("logistics/Items", lambda n: {"Code": f"GONE{n}",
                                                               "Description": "Short-lived"}),
-    "projects": ("project/Projects", lambda n: {"Code": f"GONE{n}", "Description": "x"}),
+    "projects": ("project/Projects", lambda n: {"Code": f"GONE{n}", "Description": "x",
+                                                "Type": 2}),
 }
 
 
@@ -83,7 +84,7 @@ def key(record: dict[str, Any]) -> str:
 
 def contact_body(sandbox: Sandbox, n: int) -> dict[str, Any]:
     account = rest(sandbox, "GET", "crm/Accounts", OTHER, params={"$select": "ID", "$top": "1"})
-    return {"Account": account.json()["d"]["results"][0]["ID"], "LastName": f"Short-lived {n}"}
+    return {"Account": rows_of(account)[0]["ID"], "LastName": f"Short-lived {n}"}
 
 
 @pytest.mark.parametrize("stream", ["generic_contact", *DELETABLE])

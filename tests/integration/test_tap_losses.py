@@ -22,6 +22,7 @@ from .helpers import (
     exact_keys,
     page_states,
     rest,
+    rows_of,
     run_until,
     selected_catalog,
 )
@@ -151,14 +152,12 @@ def new_invoice(sandbox: Sandbox, lines: int) -> dict[str, Any]:
     """An open invoice with ``lines`` lines, created through Exact's API; its lines' ids."""
     account = rest(sandbox, "GET", "crm/Accounts", params={"$select": "ID", "$top": "1"})
     items = rest(sandbox, "GET", "logistics/Items", params={"$select": "ID", "$top": str(lines)})
-    body = {"OrderedBy": account.json()["d"]["results"][0]["ID"],
-            "SalesInvoiceLines": [{"Item": row["ID"], "Quantity": 2}
-                                  for row in items.json()["d"]["results"]]}
+    body = {"OrderedBy": rows_of(account)[0]["ID"],
+            "SalesInvoiceLines": [{"Item": row["ID"], "Quantity": 2} for row in rows_of(items)]}
     invoice = rest(sandbox, "POST", "salesinvoice/SalesInvoices", json=body).json()["d"]
     found = rest(sandbox, "GET", "salesinvoice/SalesInvoiceLines", params={
         "$select": "ID", "$filter": f"InvoiceID eq guid'{invoice['InvoiceID']}'"})
-    return {"id": invoice["InvoiceID"], "lines": sorted(
-        r["ID"] for r in found.json()["d"]["results"])}
+    return {"id": invoice["InvoiceID"], "lines": sorted(r["ID"] for r in rows_of(found))}
 
 
 def image(*runs: TapRun, stream: str) -> set[tuple[int, str]]:

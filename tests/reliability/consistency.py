@@ -222,11 +222,6 @@ class Exact:
         held = [(stream, key) for stream, key in dict.fromkeys(held) if stream in DELIVERED]
         for stream, (division, key) in self.rng.sample(held, min(count, len(held))):
             path, update = DELIVERED[stream]
-            if stream == "accounting_invoice_line_item":
-                invoice = warehouse.rows[stream][(division, key)]["invoice_id"]
-                if len(self.ids("bulk/SalesInvoice/SalesInvoiceLines", division,
-                                where=f"InvoiceID eq guid'{invoice}'")) < 2:
-                    continue  # never an invoice's last line (see delete_line)
             if self.rng.random() < 0.5:
                 self.call("DELETE", f"{path}(guid'{key}')", division)
             else:
@@ -280,7 +275,8 @@ class Exact:
 
     def create_project(self, d: int) -> None:
         self.call("POST", "project/Projects", d, json={
-            "Code": f"P{self.rng.randint(0, 10**9)}", "Description": "Random project"})
+            "Code": f"P{self.rng.randint(0, 10**9)}", "Description": "Random project",
+            "Type": self.rng.choice([2, 3])})
 
     def update_project(self, d: int) -> None:
         if key := self.pick("project/Projects", d):
@@ -331,15 +327,8 @@ class Exact:
                       json={"Quantity": self.rng.randint(1, 9)})
 
     def delete_line(self, d: int) -> None:
-        # Never an invoice's last line: the sandbox's sync/SalesInvoice/SalesInvoices has no
-        # header row yet (issue #11), so an invoice without lines would vanish from it, which
-        # real Exact's header row (LineNumber 0) prevents.
-        if key := self.open_invoice(d):
-            lines = self.ids("bulk/SalesInvoice/SalesInvoiceLines", d,
-                             where=f"InvoiceID eq guid'{key}'")
-            if len(lines) > 1:
-                line = self.rng.choice(lines)
-                self.call("DELETE", f"salesinvoice/SalesInvoiceLines(guid'{line}')", d)
+        if key := self.open_line(d):  # the last one too: the invoice keeps its header row
+            self.call("DELETE", f"salesinvoice/SalesInvoiceLines(guid'{key}')", d)
 
     def process_invoice(self, d: int) -> None:
         if key := self.open_invoice(d):
