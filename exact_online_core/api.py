@@ -232,7 +232,7 @@ class ExactOnline:
             select = exact_select(model, properties, extra, sync=True)
             return read_sync(ctx, model, since, select, properties)
         path = BULK_PATHS.get(model.name, model.read_path)
-        window = ModifiedWindow(instant_since(since, start_date), state)
+        window = ModifiedWindow(instant_since(since, start_date), state, ctx.now)
         params = odata.build_params(
             select=plain_select(model, properties, extra),
             filter=combine(filter, window.filter()),
@@ -265,8 +265,11 @@ class ExactOnline:
     ) -> Iterator[DeletionPage]:
         """``sync/Deleted`` since a Timestamp: (stream, record) for the asked streams' types.
 
-        Invoice deletions (EntityType 13, key InvoiceID) go to ``accounting_invoice`` only:
-        Exact logs no deletion per line (lines of a live invoice just disappear from it).
+        EntityType 13 names an invoice (its InvoiceID) or one of its lines (the line's ID):
+        a deleted invoice gives its own and each line's, a removed line its own (the rows
+        ``sync/SalesInvoice/SalesInvoices`` lost). The feed does not say which of the two a key is,
+        so it goes to ``accounting_invoice`` and ``accounting_invoice_line_item`` alike: in
+        the stream that never had the key, its tombstone matches no row.
         """
         by_type: dict[int, list[tuple[str, str | None]]] = {}
         for name in streams:
@@ -278,7 +281,7 @@ class ExactOnline:
                     by_type.setdefault(code, []).append((custom.name, raw))
                 continue
             model = get_model(name)
-            if model.deleted_type is not None and model is not ACCOUNTING_INVOICE_LINE_ITEM:
+            if model.deleted_type is not None:
                 by_type.setdefault(model.deleted_type, []).append((model.name, None))
         return read_deletions(self.client, division, since, by_type)
 

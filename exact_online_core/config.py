@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -149,6 +151,13 @@ def _divisions(value: Any) -> Divisions:
             return "all"
         if text.lower() == "current":
             return None
+        if text.startswith("["):  # a JSON list in a string: Meltano's env vars, `config set`
+            try:
+                return _divisions(json.loads(text))
+            except ValueError:
+                raise ConfigError(
+                    "divisions", f"must be a list of division codes or 'all', got {value!r}"
+                ) from None
         try:
             return _divisions([int(part) for part in text.replace(",", " ").split()])
         except ValueError:
@@ -161,7 +170,8 @@ def _divisions(value: Any) -> Divisions:
         raise ConfigError("divisions", f"must be a list of division codes or 'all', got {value!r}")
     codes: list[int] = []
     for item in value:
-        if isinstance(item, bool) or not isinstance(item, int | str) or not str(item).isdigit():
+        if (isinstance(item, bool) or not isinstance(item, int | str)
+                or not str(item).strip().isdigit() or int(item) <= 0):
             raise ConfigError("divisions", f"{item!r} is not a division code (a positive integer)")
         codes.append(int(item))
     if len(set(codes)) != len(codes):
@@ -175,8 +185,9 @@ def _positive_number(
     value = settings.get(name)
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise ConfigError(name, f"must be a number, got {value!r}")
+    value = float(value)  # the SDK reads JSON numbers with a fraction as Decimal
     if not math.isfinite(value):
         raise ConfigError(name, f"must be a finite number, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):

@@ -38,7 +38,7 @@ def check_input_files(argv: Sequence[str], checks: Mapping[str, FileCheck]) -> N
             continue
         path = Path(value)
         try:
-            parsed = json.loads(path.read_text(encoding="utf-8"))
+            parsed = json.loads(path.read_text(encoding="utf-8"), parse_constant=_Constant)
         except FileNotFoundError:
             raise InputFileError(f"{option} {path}: no such file") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -49,9 +49,37 @@ def check_input_files(argv: Sequence[str], checks: Mapping[str, FileCheck]) -> N
             raise InputFileError(
                 f"{option} {path}: must hold a JSON object, not a {type(parsed).__name__}"
             )
+        found = _find_constant(parsed)
+        if found is not None:
+            where, constant = found
+            raise InputFileError(
+                f"{option} {path}: {where} is {constant}, which JSON does not allow; give a "
+                "finite number"
+            )
         problem = checks.get(option, lambda _parsed: None)(parsed)
         if problem:
             raise InputFileError(f"{option} {path}: {problem}")
+
+
+class _Constant(str):
+    """``NaN``, ``Infinity`` or ``-Infinity`` in a file: Python's json accepts them, JSON
+    (and the SDK's parser, with a traceback) does not."""
+
+
+def _find_constant(value: Any, where: str = "") -> tuple[str, str] | None:
+    """The first ``NaN``/``Infinity`` in a parsed file, with its path (``timeout``, ``a[2]``)."""
+    if isinstance(value, _Constant):
+        return where or "the file", str(value)
+    items: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        items = [(f"{where}.{key}" if where else str(key), item) for key, item in value.items()]
+    elif isinstance(value, list):
+        items = [(f"{where}[{index}]", item) for index, item in enumerate(value)]
+    for path, item in items:
+        found = _find_constant(item, path)
+        if found is not None:
+            return found
+    return None
 
 
 def catalog_problem(catalog: Any) -> str | None:
@@ -78,10 +106,18 @@ SINGER_CHECKS: Mapping[str, FileCheck] = {
 }
 
 
-def run(cli: Callable[[], Any], argv: Sequence[str] | None = None) -> None:
-    """Run a Singer click command; input-file and Exact errors become one line and exit 1."""
+def run(
+    cli: Callable[[], Any],
+    argv: Sequence[str] | None = None,
+    checks: Mapping[str, FileCheck] | None = None,
+) -> None:
+    """Run a Singer click command; input-file and Exact errors become one line and exit 1.
+
+    ``checks``: more checks per file option (the tap checks its ``--state``).
+    """
     try:
-        check_input_files(list(sys.argv[1:] if argv is None else argv), SINGER_CHECKS)
+        check_input_files(list(sys.argv[1:] if argv is None else argv),
+                          {**SINGER_CHECKS, **(checks or {})})
         cli()
     except (InputFileError, ExactError) as error:
         print(f"error: {error}", file=sys.stderr)

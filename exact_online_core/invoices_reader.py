@@ -16,7 +16,7 @@ carries the new ``receivables_since``.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from exact_online_core import odata
@@ -32,6 +32,7 @@ from exact_online_core.mappings import (
 )
 from exact_online_core.mappings.converters import parse_rfc3339
 from exact_online_core.readers import (
+    LEGACY_SEEN_KEY,
     SEEN_KEY,
     ModifiedWindow,
     ReadContext,
@@ -55,8 +56,6 @@ BULK_LINES = "bulk/SalesInvoice/SalesInvoiceLines"
 RECEIVABLES = "bulk/Cashflow/Receivables"
 RECEIVABLES_SINCE = "receivables_since"
 RECEIVABLES_SEEN = "receivables_seen"
-RECEIVABLES_MARGIN = timedelta(minutes=10)
-"""First run: receivables changed from (now - margin) on are checked next time (clock skew)."""
 
 PAYMENT_FIELDS = frozenset({"status", "balance", "paid_at"})
 NEEDED = frozenset({"status", "total_amount", "due_at", "line_items"})
@@ -155,15 +154,21 @@ class InvoiceLoader:
 
 
 class ReceivablesTracker:
-    """Which invoices' receivables changed since the last run, and the next run's mark."""
+    """Which invoices' receivables changed since the last run, and the next run's mark.
+
+    The receivables are read in key order like any Modified window, so the mark is the time
+    the read started (minus :data:`~exact_online_core.readers.MODIFIED_MARGIN`), with the
+    receivables read since then remembered (see :class:`ModifiedWindow`). The first run
+    reads no receivables (it reads every invoice) and starts the window at its own start.
+    """
 
     def __init__(self, state: Mapping[str, Any] | None, now: datetime) -> None:
         state = state or {}
         since = state.get(RECEIVABLES_SINCE)
         self.since = parse_rfc3339(since) if since else None
-        self.seen = list(state.get(RECEIVABLES_SEEN) or ())
-        self.first_since = now - RECEIVABLES_MARGIN
-        self.window: ModifiedWindow | None = None
+        self.seen = state.get(RECEIVABLES_SEEN) or []
+        self.window = ModifiedWindow(self.since, {SEEN_KEY: self.seen} if isinstance(
+            self.seen, Mapping) else {LEGACY_SEEN_KEY: self.seen}, now)
 
     @property
     def old_state(self) -> dict[str, Any]:
@@ -173,16 +178,13 @@ class ReceivablesTracker:
 
     @property
     def new_state(self) -> dict[str, Any]:
-        if self.window is None or self.window.latest is None:
-            return {RECEIVABLES_SINCE: rfc3339(self.first_since), RECEIVABLES_SEEN: []}
-        return {RECEIVABLES_SINCE: self.window.bookmark, RECEIVABLES_SEEN: self.window.state[
-            SEEN_KEY]}
+        return {RECEIVABLES_SINCE: self.window.bookmark,
+                RECEIVABLES_SEEN: self.window.state[SEEN_KEY]}
 
     def changed(self, ctx: ReadContext) -> dict[str, None]:
         """InvoiceIDs (ordered) whose receivables changed since the mark; one paged read."""
         if self.since is None:
             return {}
-        self.window = ModifiedWindow(self.since, {SEEN_KEY: self.seen})
         params = odata.build_params(select=RECEIVABLE_SELECT, filter=self.window.filter())
         out: dict[str, None] = {}
         for page in ctx.pages(RECEIVABLES, params):
@@ -265,7 +267,7 @@ def _filtered(
     state: Mapping[str, Any] | None,
     start_date: datetime | None,
 ) -> Iterator[RecordPage]:
-    window = ModifiedWindow(instant_since(since, start_date), state)
+    window = ModifiedWindow(instant_since(since, start_date), state, ctx.now)
     params = loader.params(combine(loader.user_filter, window.filter()))
     yield from read_modified(
         ctx, INVOICES, params, window, loader.records,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from exact_online_core import odata
@@ -24,8 +24,14 @@ from exact_online_core.mappings.converters import READERS, parse_rfc3339
 BATCH = 25
 """Keys per ``(K eq guid'…') or …`` filter: keeps the query string well under 2 KB."""
 
-SEEN_KEY = "seen_at_bookmark"
-"""State key: ids read at exactly the bookmark's ``Modified`` (skipped when read again)."""
+SEEN_KEY = "seen_since_bookmark"
+"""State key: {id: Modified} of the rows read at or after the bookmark (skipped while unchanged)."""
+LEGACY_SEEN_KEY = "seen_at_bookmark"
+"""Earlier state key: the ids read at exactly the bookmark's ``Modified``."""
+
+MODIFIED_MARGIN = timedelta(minutes=10)
+"""A Modified-windowed read bookmarks the time it started minus this: Exact's clock against
+ours, and rows whose ``Modified`` was stamped before a slow save became visible."""
 
 
 @dataclass(frozen=True)
@@ -117,42 +123,72 @@ def rfc3339(value: datetime) -> str:
 
 
 class ModifiedWindow:
-    """A ``Modified ge since`` read: the newest ``Modified`` seen and the ids read at it.
+    """A ``Modified ge since`` read whose next bookmark is the time the read started.
 
-    Rows read at exactly the old bookmark are skipped when their id is in the state's
-    ``seen_at_bookmark``, so a read with no changes returns nothing, yet a row that shares
-    the bookmark's millisecond but was not read before is not lost.
+    Exact returns such a read in key order, not in ``Modified`` order, so a row of page 1
+    edited while page 5 is read is not read again in this pass; the newest ``Modified`` seen
+    would then bookmark past that edit. Instead the next read starts at ``now - margin``
+    (``now``: when this read started), and every row read with a ``Modified`` at or after
+    that point is remembered with its ``Modified``; the next read skips a row it finds
+    unchanged there. A read with no changes returns nothing, a row edited at any moment
+    (even during the read, even in the bookmark's millisecond) is read again.
     """
 
-    def __init__(self, since: datetime | None, state: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self,
+        since: datetime | None,
+        state: Mapping[str, Any] | None,
+        now: datetime,
+        margin: timedelta = MODIFIED_MARGIN,
+    ) -> None:
         self.since = since
-        seen = (state or {}).get(SEEN_KEY) or ()
-        self._skip = {str(s) for s in seen} if since is not None else set()
-        self.latest = since
-        self.at_latest: set[str] = set(self._skip)
+        self._incoming = dict(state or {})
+        self._skip = seen_rows(state, since) if since is not None else {}
+        start = now - margin
+        start = start.replace(microsecond=start.microsecond // 1000 * 1000)
+        self.next_since = start if since is None or since < start else since
+        self.seen: dict[str, str] = {}
 
     def filter(self) -> odata.Expr | None:
         return modified_filter(self.since) if self.since is not None else None
 
     def admit(self, key: str, modified: datetime | None) -> bool:
-        """Record one row; False when it was already read at the old bookmark."""
+        """Record one row; False when it was read before with this same ``Modified``."""
         if modified is None:
             return True
-        if modified == self.since and key in self._skip:
-            return False
-        if self.latest is None or modified > self.latest:
-            self.latest, self.at_latest = modified, {key}
-        elif modified == self.latest:
-            self.at_latest.add(key)
-        return True
+        stamp = rfc3339(modified)
+        if modified >= self.next_since:
+            self.seen[key] = stamp
+        return self._skip.get(key) != stamp
 
     @property
-    def bookmark(self) -> str | None:
-        return rfc3339(self.latest) if self.latest is not None else None
+    def incoming_bookmark(self) -> str | None:
+        return rfc3339(self.since) if self.since is not None else None
+
+    @property
+    def incoming_state(self) -> dict[str, Any]:
+        """The state this read started from (what pages before the last one carry)."""
+        return {k: v for k, v in self._incoming.items() if k in (SEEN_KEY, LEGACY_SEEN_KEY)}
+
+    @property
+    def bookmark(self) -> str:
+        return rfc3339(self.next_since)
 
     @property
     def state(self) -> dict[str, Any]:
-        return {SEEN_KEY: sorted(self.at_latest)} if self.latest is not None else {}
+        return {SEEN_KEY: dict(sorted(self.seen.items()))}
+
+
+def seen_rows(state: Mapping[str, Any] | None, since: datetime | None) -> dict[str, str]:
+    """{id: Modified} read at or after the bookmark, from this or the earlier state layout."""
+    state = state or {}
+    seen = state.get(SEEN_KEY)
+    if isinstance(seen, Mapping):
+        return {str(k): str(v) for k, v in seen.items()}
+    legacy = state.get(LEGACY_SEEN_KEY) or ()
+    if since is None or not isinstance(legacy, list | tuple):
+        return {}
+    return {str(k): rfc3339(since) for k in legacy}
 
 
 def trim(
@@ -223,11 +259,9 @@ def read_modified(
 ) -> Iterator[RecordPage]:
     """Pages of a Modified-windowed read, in Exact's key order (stable ``$skiptoken`` paging).
 
-    Rows are not in Modified order, so the bookmark only moves on the last page: every
-    earlier page carries the incoming bookmark and state (a resumed run re-reads them).
+    The bookmark only moves on the last page: every earlier page carries the incoming
+    bookmark and state, so an interrupted read starts again from the same point.
     """
-    before_bookmark = window.bookmark
-    before_state = window.state
     for page in ctx.pages(path, params):
         records = [
             r for r in convert(page.rows) if window.admit(key_of(r), modified_of(r))
@@ -235,7 +269,7 @@ def read_modified(
         if page.next_url is None:
             yield RecordPage(records, window.bookmark, window.state)
         else:
-            yield RecordPage(records, before_bookmark, before_state)
+            yield RecordPage(records, window.incoming_bookmark, window.incoming_state)
 
 
 def updated_at(record: Mapping[str, Any]) -> datetime | None:
@@ -301,7 +335,7 @@ def read_custom(
             yield RecordPage(records, bookmark, {})
         return
     if stream.replication_key == "Modified":
-        window = ModifiedWindow(instant_since(since, start_date), state)
+        window = ModifiedWindow(instant_since(since, start_date), state, ctx.now)
         params = odata.build_params(select=stream.select, filter=combine(base, window.filter()))
         yield from read_modified(
             ctx,
@@ -377,8 +411,6 @@ DELETED_TYPES: Mapping[str, int] = {
 
 
 def custom_deleted_type(stream: CustomStream) -> int | None:
-    """The EntityType of a custom stream's deletions, when it reads a ``sync/`` endpoint."""
-    parts = stream.endpoint.split("/")
-    if parts[0].lower() != "sync":
-        return None
-    return DELETED_TYPES.get(parts[-1].lower())
+    """The EntityType of a custom stream's deletions: its entity's (the endpoint's last
+    segment, on a ``sync/``, ``bulk/`` or plain endpoint alike), when sync/Deleted logs it."""
+    return DELETED_TYPES.get(stream.endpoint.strip("/").split("/")[-1].lower())

@@ -131,6 +131,9 @@ class SandboxApp:
         self.faults = Faults(self.store)
         self.webhooks = Webhooks(self.store, self.clock, self.oauth, self.backend.user)
         self.backend.listeners.append(self.webhooks.on_change)
+        self.page_sizes: dict[str, int | None] = {"plain": None, "bulk": None}
+        """Rows a page lowered by tests (control API) for plain and for sync/bulk endpoints;
+        None: Exact's own (the reference's page size of the endpoint)."""
         self.control = Control(self)
         self.topics = {e.webhook_topic for e in ENTITIES.values() if e.webhook_topic}
         self.url_map = Map([
@@ -148,6 +151,7 @@ class SandboxApp:
         self.faults.clear()
         self.webhooks.reset()
         self.calls.clear()
+        self.page_sizes = {"plain": None, "bulk": None}
 
     def close(self) -> None:
         self.webhooks.stop()
@@ -377,7 +381,8 @@ class SandboxApp:
                                       select=q.select, expand=q.expand)
                 return self._render(single_body(rendered), wants_json)
             page_size = r.entity.view(r.mode).page_size if r.navigation is None else PLAIN_PAGE
-            page = self.backend.page(r, division, q, page_size)
+            lowered = self.page_sizes["plain" if r.mode == "plain" else "bulk"]
+            page = self.backend.page(r, division, q, min(page_size, lowered or page_size))
             rows = [render_row(r, row, base_url=base_url, division=division, select=q.select,
                                expand=q.expand) for row in page.rows]
             next_url = self._next_url(request, base_url, page.next_params, q.top, len(rows))

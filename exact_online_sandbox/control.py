@@ -198,10 +198,18 @@ class Control:
             values = {k: _int(body[k], k) for k in ("minutely", "daily", "token_daily")
                       if k in body}
             limits = limiter.set_limits(**values)
+            for key, mode in (("page_size", "bulk"), ("plain_page_size", "plain")):
+                if key in body:  # rows a page, at most Exact's; null: Exact's again
+                    size = None if body[key] is None else _int(body[key], key)
+                    if size is not None and size < 1:
+                        raise ExactApiError(400, f"{key} must be at least 1")
+                    self.sb.page_sizes[mode] = size
         else:
             limits = limiter.limits()
         return _json({"minutely": limits.minutely, "daily": limits.daily,
-                      "token_daily": limits.token_daily})
+                      "token_daily": limits.token_daily,
+                      "page_size": self.sb.page_sizes["bulk"],
+                      "plain_page_size": self.sb.page_sizes["plain"]})
 
     def _apps(self, request: Request, body: dict[str, Any]) -> Response:
         oauth = self.sb.oauth

@@ -230,10 +230,15 @@ def delete_invoice(b: Backend, entity: EntityDef, division: int, key: Any) -> No
     if header is None:
         raise _not_found()
     _editable(header, "delete")
+    lines = _lines_of(b, division, str(key))
     b.store.delete_children(LINES.store_name, division, str(key))
     b.store.delete_children(SYNC.store_name, division, str(key))
     b.store.delete(INVOICES.store_name, division, key)
+    # sync/Deleted (docs/sandbox.md): the invoice's InvoiceID and the ID of each of its lines,
+    # all EntityType 13, so a client can tombstone the lines the invoice took with it.
     b.record_deleted(INVOICES, division, str(key))
+    for line in lines:
+        b.record_deleted(INVOICES, division, str(line["ID"]))
     b.emit(INVOICES, division, "Delete", key)
 
 
@@ -294,6 +299,7 @@ def delete_line(b: Backend, entity: EntityDef, division: int, key: Any) -> None:
         raise _not_found()
     header = _parent(b, division, line["InvoiceID"], "delete a line of")
     b.store.delete(LINES.store_name, division, key)
+    b.record_deleted(INVOICES, division, str(key))  # the line's sync row is gone: type 13
     b.stamp(header, division, created=False)
     _resync(b, division, header, _lines_of(b, division, header["InvoiceID"]), set())
     b.emit(INVOICES, division, "Update", header["InvoiceID"])

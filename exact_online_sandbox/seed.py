@@ -218,13 +218,14 @@ def _seed_global(store: Store) -> None:
               ("5d4a3b2c-0000-4000-8000-000000000002", "Eva", "de Boer", "eva@example.com"),
               ("5d4a3b2c-0000-4000-8000-000000000003", "Luc", "Peeters", "luc@example.com"),
               ("5d4a3b2c-0000-4000-8000-000000000004", "Ånne", "O'Hara", None))
-    for user_id, first, last, email in people:
+    for n, (user_id, first, last, email) in enumerate(people):
         row = blank(users)
         row.update(UserID=user_id, FirstName=first, LastName=last, FullName=f"{first} {last}",
                    Email=email, UserName=email or f"{first.lower()}@example.com",
                    Language="EN", Gender="O", IsAnonymised=0, StartDate=CREATED_MS,
                    UserTypesList="A", Customer=str(uuid.uuid5(uuid.NAMESPACE_URL, "customer")),
-                   CustomerName="Sandbox Holding", Created=CREATED_MS, Modified=CREATED_MS,
+                   CustomerName="Sandbox Holding", Created=CREATED_MS,
+                   Modified=CREATED_MS + n * 90 * DAY_MS,  # each user last changed apart
                    Creator=USER_ID, CreatorFullName=FULL_NAME, Modifier=USER_ID,
                    ModifierFullName=FULL_NAME)
         rows.add(users, row)

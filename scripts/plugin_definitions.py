@@ -101,10 +101,16 @@ def label(name: str, schema: dict[str, Any]) -> str:
 
 
 def kind(schema: dict[str, Any]) -> str:
+    """The Meltano kind. A setting that also takes a string (``divisions``: a list, "all",
+    or "100001,100002") is ``string``: Meltano's ``array`` kind refuses any value that is not
+    a JSON list (``meltano config set … all``, ``TAP_EXACT_ONLINE_DIVISIONS=all``), whereas a
+    string reaches the plugin as written, which reads each of these forms."""
     if "enum" in schema:
         return "options"
     types = schema.get("type", [])
     types = [t for t in ([types] if isinstance(types, str) else types) if t != "null"]
+    if "string" in types and len(types) > 1:
+        return "string"
     first = types[0] if types else "object"
     if first == "string" and schema.get("format") in ("date-time", "date"):
         return "date_iso8601"

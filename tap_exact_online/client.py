@@ -3,12 +3,14 @@
 The SDK's own HTTP machinery is not used: ``exact_online_core`` already owns paging, rate
 limits, retries and the mapping to unified records. A stream here only turns the core's
 pages into Singer records and checkpoints a safe bookmark after every page, so an
-interrupted run resumes where it stopped.
+interrupted run resumes where it stopped. In batch mode (``batch_config``) the checkpoint
+waits for the BATCH message that announces the page's records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream, singerlib
@@ -19,13 +21,11 @@ from typing_extensions import override
 
 from exact_online_core.api import RecordPage
 from exact_online_core.errors import DailyLimitExceededError
+from tap_exact_online.state import DELETED_SINCE, PARTITION_KEY
 
 if TYPE_CHECKING:
     from tap_exact_online.tap import TapExactOnline
 
-PARTITION_KEY = "division"
-DELETED_SINCE = "deleted_since"
-"""Per-partition state key: the sync/Deleted Timestamp this stream has applied up to."""
 
 
 class ExactStream(Stream):
@@ -77,7 +77,8 @@ class ExactStream(Stream):
         try:
             for page in pages:
                 yield from page.records
-                self.checkpoint(context, page.bookmark, page.state)
+                self.checkpoint(context, page.bookmark, {**page.state, **self.deletions_start(
+                    division)})
                 rows += len(page.records)
                 if rows != logged:  # a state-only page (invoices' receivables) adds no line
                     self.log_progress(division, rows)
@@ -112,6 +113,18 @@ class ExactStream(Stream):
         value = self.get_context_state({PARTITION_KEY: division}).get(DELETED_SINCE)
         return int(value) if value is not None else None
 
+    def deletions_start(self, division: int) -> dict[str, Any]:
+        """On a first sync: where the deletion feed stood before this stream's first page.
+
+        Saved with the first page's checkpoint, so a first sync that is interrupted and
+        resumed still gets every deletion made after its first page was read (without it
+        the resumed run would count as a first sync again and skip them).
+        """
+        if not self.deletes or self.deleted_since(division) is not None:
+            return {}
+        start = self.exact_tap.deletion_feed.bookmark(division)
+        return {} if start is None else {DELETED_SINCE: start}
+
     def deleted_records(self, context: Context | None, division: int) -> Iterable[dict[str, Any]]:
         feed = self.exact_tap.deletion_feed
         yield from feed.for_stream(self.name, division)
@@ -141,15 +154,20 @@ class ExactStream(Stream):
         if extra:
             state.update(extra)
         _ = self.stream_state
-        if self.get_batch_config(self.config) is not None:
-            # BATCH mode: the SDK writes STATE right after each BATCH message; one now would
-            # run ahead of records that are still in a batch file not yet announced.
+        if self.batch_mode:
+            # The page's records may still sit in a batch file not yet announced: the SDK
+            # writes this state right after the next BATCH message, never before it.
             self.state_manager.is_flushed = False
             return
         # Always a STATE after a page, even when nothing moved: the SDK's writer drops a
         # repeated state, and loaders that keep only a trailing STATE would then lose it.
         self._tap.write_message(StateMessage(value=self.tap_state))
         self.state_manager.is_flushed = True
+
+    @cached_property
+    def batch_mode(self) -> bool:
+        """``batch_config`` is set: records go to batch files, announced by BATCH messages."""
+        return self.get_batch_config(self.config) is not None
 
     @override
     def _increment_stream_state(

@@ -7,7 +7,9 @@ the oldest bookmark a stream still needs, and each stream takes the deletions ne
 its own bookmark.
 
 A stream's first sync skips the deletions read here: they all happened before its data
-pages were read, so the rows they name are simply absent from those pages.
+pages were read, so the rows they name are simply absent from those pages. Its first
+checkpoint records where the feed stood (:meth:`DeletionFeed.bookmark`), so when that first
+sync is interrupted, the resumed run takes every deletion made since.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from exact_online_core.mappings import TIMESTAMP_PROPERTY, CustomStream
-from tap_exact_online.client import PARTITION_KEY, ExactStream
+from exact_online_core.readers import custom_deleted_type
+from tap_exact_online.client import ExactStream
+from tap_exact_online.state import PARTITION_KEY
 
 if TYPE_CHECKING:
     from tap_exact_online.tap import TapExactOnline
@@ -54,10 +56,10 @@ class InvoicesStream(SyncModelStream):
 
 
 class InvoiceLineItemsStream(SyncModelStream):
-    """``accounting_invoice_line_item``: the same sync rows, one record per line."""
+    """``accounting_invoice_line_item``: the same sync rows, one record per line; sync/Deleted
+    names removed lines and the lines of deleted invoices (EntityType 13)."""
 
     stream_name = "accounting_invoice_line_item"
-    deletes = False  # sync/Deleted names the invoice, never its lines
 
 
 class UsersStream(ExactStream):
@@ -92,7 +94,7 @@ class CustomExactStream(ExactStream):
         self.spec = spec
         super().__init__(tap, spec.name, replication_key=spec.replication_key)
         self.primary_keys = [PARTITION_KEY, *spec.primary_keys]
-        self.deletes = spec.replication_key == "Timestamp"
+        self.deletes = custom_deleted_type(spec) is not None
 
     def selected_properties(self) -> list[str] | None:
         return None  # custom streams always fetch their configured select list

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Generator, Iterator
 from datetime import datetime
 from functools import cached_property
+from typing import Any
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
@@ -16,9 +17,8 @@ from typing_extensions import override
 
 from exact_online_core.api import ExactOnline, RecordPage
 from exact_online_core.config import REGIONS, ExactConfig
-from exact_online_core.console import run
+from exact_online_core.console import InputFileError, run
 from exact_online_core.errors import (
-    ConfigError,
     DailyLimitExceededError,
     ExactError,
     PermissionDeniedError,
@@ -28,6 +28,7 @@ from exact_online_core.version import DISTRIBUTION
 from tap_exact_online.client import ExactStream
 from tap_exact_online.deletions import DeletionFeed
 from tap_exact_online.metrics import request_metrics
+from tap_exact_online.state import state_problem
 from tap_exact_online.streams import build_streams
 
 CONNECTION_SETTINGS = th.PropertiesList(
@@ -152,21 +153,36 @@ class TapExactOnline(Tap):
         *CONNECTION_SETTINGS.wrapped.values(), *TAP_SETTINGS.wrapped.values()
     ).to_dict()
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """The SDK's own config validation (types, required settings) ends in one
+        ``error:`` line too, like the core's (:class:`ConfigError`)."""
+        try:
+            super().__init__(*args, **kwargs)
+        except ConfigValidationError as error:
+            problems = "; ".join(str(e) for e in error.errors) or str(error)
+            raise ExactError(f"invalid config: {problems}") from None
+
     # -- the core ----------------------------------------------------------------
 
     @cached_property
     def api(self) -> ExactOnline:
-        try:
-            config = ExactConfig.from_mapping(self.config)
-            api = ExactOnline(
-                config,
-                field_mappings=self.config.get("field_mappings"),
-                custom_streams=self.config.get("custom_streams"),
-            )
-        except ConfigError as error:
-            raise ConfigValidationError(str(error), errors=[str(error)]) from None
+        """The core for this config (a bad setting raises ConfigError, naming it)."""
+        config = ExactConfig.from_mapping(self.config)
+        api = ExactOnline(
+            config,
+            field_mappings=self.config.get("field_mappings"),
+            custom_streams=self.config.get("custom_streams"),
+        )
         api.client.on_response = request_metrics(self.metrics_logger)
         return api
+
+    @override
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Refuse a damaged or foreign state with one error naming where it is wrong."""
+        problem = state_problem(state)
+        if problem:
+            raise InputFileError(f"state: {problem}")
+        super().load_state(state)
 
     @cached_property
     def divisions(self) -> list[int]:
@@ -332,7 +348,7 @@ def _unreachable(division: int, error: ExactError) -> str:
 
 def main() -> None:
     """The console script: bad input files and Exact's errors end with one clear line."""
-    run(TapExactOnline.cli)
+    run(TapExactOnline.cli, checks={"--state": state_problem})
 
 
 if __name__ == "__main__":

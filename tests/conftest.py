@@ -14,6 +14,14 @@ from exact_online_core.http import ExactClient
 from exact_online_sandbox.server import Sandbox
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("consistency", "the randomized consistency suite")
+    group.addoption("--consistency-seed", type=int, default=None,
+                    help="seed of tests/reliability/test_consistency.py (default: fixed)")
+    group.addoption("--consistency-rounds", type=int, default=None,
+                    help="rounds per variant of the consistency suite (default: 52)")
+
+
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     """A fresh sandbox (thread, in-memory SQLite, seed 42) on a free port of 127.0.0.1."""

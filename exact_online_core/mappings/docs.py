@@ -32,8 +32,13 @@ behaviour decided:
 - `generic_workspace.status` is a string: `inactive`, `active`, `archived`.
 - Invoice amounts come from the invoice header (`salesinvoice/SalesInvoices`); `balance` and
   `paid_at` from `cashflow/Receivables`; credit notes keep their negative amounts.
-- `sync/Deleted` names the invoice for type 13, so deleted invoices are flagged in
-  `accounting_invoice`; their lines are not flagged one by one.
+- `sync/Deleted` EntityType 13 names each row `sync/SalesInvoice/SalesInvoices` loses: a
+  deleted invoice gives its `InvoiceID` and the `ID` of every line, a line removed from an
+  invoice gives that line's `ID`. Which of the two a key is the feed does not say, so the tap
+  sends it to `accounting_invoice` and `accounting_invoice_line_item` alike; in the stream
+  that never had the key, its tombstone matches no row (with a soft-deleting loader it
+  becomes a row already marked deleted). Assumed where Exact's documentation is silent
+  (whether `EntityKey` is the invoice's or the line's id); the sandbox behaves so.
 - The connector asks Exact only for what its API reference (`exact_online_reference`) says
   an endpoint serves. An item's `price` is `StandardSalesPrice`: read-only on
   `logistics/Items`, so it is written as the item's sales price (`logistics/SalesItemPrices`),

@@ -15,8 +15,6 @@ from exact_online_core.lookups import find_filter
 from exact_online_core.mappings import parse_custom_streams
 from exact_online_core.odata import Page
 from exact_online_core.readers import (
-    SEEN_KEY,
-    ModifiedWindow,
     combine,
     custom_deleted_type,
     instant_since,
@@ -75,18 +73,6 @@ def test_modified_filter_uses_exact_local_time() -> None:
     assert modified_filter(summer) == "Modified ge datetime'2026-07-01T14:00:00.123'"
 
 
-def test_modified_window_skips_only_rows_already_read_at_the_bookmark() -> None:
-    since = datetime(2026, 1, 1, tzinfo=UTC)
-    window = ModifiedWindow(since, {SEEN_KEY: ["a"]})
-    assert not window.admit("a", since)
-    assert window.admit("b", since)  # same millisecond, not read before
-    assert window.bookmark == "2026-01-01T00:00:00Z"
-    assert window.state == {SEEN_KEY: ["a", "b"]}
-    later = datetime(2026, 1, 2, tzinfo=UTC)
-    assert window.admit("a", later)
-    assert (window.bookmark, window.state) == ("2026-01-02T00:00:00Z", {SEEN_KEY: ["a"]})
-
-
 def test_raw_values_of_custom_streams() -> None:
     assert raw_value("Timestamp", "123") == 123
     assert raw_value("StartDate", "/Date(1782345600000)/") == "2026-06-25T00:00:00Z"
@@ -109,12 +95,17 @@ def _model(name: str) -> Any:
 
 
 def test_custom_stream_deleted_types() -> None:
-    [projects, plain] = parse_custom_streams([
+    [projects, plain, receivables] = parse_custom_streams([
         {"name": "p", "endpoint": "sync/Project/Projects", "primary_keys": ["ID"],
          "select": ["ID"]},
-        {"name": "q", "endpoint": "project/Projects", "primary_keys": ["ID"], "select": ["ID"]},
+        {"name": "q", "endpoint": "project/Projects", "primary_keys": ["ID"],
+         "select": ["ID", "Modified"],
+         "replication_key": "Modified"},
+        {"name": "r", "endpoint": "cashflow/Receivables", "primary_keys": ["ID"],
+         "select": ["ID"]},
     ])
-    assert custom_deleted_type(projects) == 21 and custom_deleted_type(plain) is None
+    assert custom_deleted_type(projects) == 21 and custom_deleted_type(plain) == 21
+    assert custom_deleted_type(receivables) is None  # sync/Deleted does not log them
 
 
 def test_bad_field_mapping_fails_at_construction() -> None:

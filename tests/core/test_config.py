@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,12 @@ def test_explicit_base_url_wins_over_region() -> None:
         pytest.param({"divisions": {"a": 1}}, "divisions", id="divisions-not-a-list"),
         pytest.param({"redirect_uri": "not a url"}, "redirect_uri", id="bad-redirect"),
         pytest.param({"timeout": -1}, "timeout", id="negative-timeout"),
+        pytest.param({"timeout": float("nan")}, "timeout", id="nan-timeout"),
+        pytest.param({"timeout": float("inf")}, "timeout", id="infinite-timeout"),
+        pytest.param({"max_retries": float("-inf")}, "max_retries", id="infinite-retries"),
+        pytest.param({"divisions": [0]}, "divisions", id="division-zero"),
+        pytest.param({"divisions": "[0]"}, "divisions", id="division-zero-in-a-string"),
+        pytest.param({"divisions": "[100001"}, "divisions", id="divisions-broken-json"),
         pytest.param({"max_retries": "many"}, "max_retries", id="retries-not-a-number"),
     ],
 )
@@ -78,11 +85,17 @@ def test_invalid_setting_is_named_in_the_error(overrides: dict[str, Any], settin
         ("current", None),
         ([100001, "100002"], [100001, 100002]),
         ("100001, 100002", [100001, 100002]),
+        ("[100001, 100002]", [100001, 100002]),
+        (" ALL ", "all"),
         (100001, [100001]),
     ],
 )
 def test_divisions_accept_a_list_all_or_current(value: Any, expected: Any) -> None:
     assert ExactConfig.from_mapping(settings(divisions=value)).divisions == expected
+
+
+def test_a_fractional_timeout_read_by_the_sdk_as_decimal_is_accepted() -> None:
+    assert ExactConfig.from_mapping(settings(timeout=Decimal("2.5"))).timeout == 2.5
 
 
 def test_client_secret_and_refresh_token_never_show_in_repr() -> None:

@@ -10,6 +10,8 @@ import pytest
 from exact_online_cli import main
 from exact_online_sandbox.server import Sandbox
 
+from .helpers import exact_keys
+
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     status = main(list(args))
@@ -66,6 +68,22 @@ def test_records_list_prints_json_lines_up_to_the_limit_across_divisions(
     assert status == 0
     records = [json.loads(line) for line in out.splitlines()]
     assert len(records) == 3 and all(r["division"] == 100001 for r in records)
+
+
+def test_records_list_without_a_division_lists_every_configured_division_in_full(
+    sandbox: Sandbox, config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, _ = run(capsys, "records", "generic_company", "list", "--array",
+                         "--config", config_file)
+    assert status == 0
+    listed = [(r["division"], r["id"]) for r in json.loads(out)]
+    assert len(listed) == len(set(listed))
+    assert set(listed) == exact_keys(sandbox, "crm/Accounts", "ID")
+    first = sandbox.row_count("crm/Accounts", 100001)
+    status, out, _ = run(capsys, "records", "generic_company", "list", "--limit",
+                         str(first + 2), "--config", config_file)
+    spilled = [json.loads(line)["division"] for line in out.splitlines()]
+    assert spilled.count(100001) == first and spilled.count(100002) == 2
 
 
 def test_records_list_filter_and_array(

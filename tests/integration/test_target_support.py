@@ -51,10 +51,13 @@ def write_config(config: Mapping[str, Any], tmp_path: Path) -> Path:
 
 
 def read_results(config: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The complete result lines so far: a target still writing (or killed while writing)
+    may have left a last line without its newline, which is not a result yet."""
     path = Path(config["results_path"])
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    *complete, _partial = path.read_text().split("\n")
+    return [json.loads(line) for line in complete if line.strip()]
 
 
 def run_target(config: Mapping[str, Any], tmp_path: Path, messages: str | Path,

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from exact_online_core.config import ExactConfig
 
 from .helpers import MELTANO, ROOT, Pipeline
 
@@ -76,6 +79,9 @@ def test_every_setting_set_by_environment_variable_reaches_the_plugin(
     expected = {"region": "be"}
     for name, schema in settings.items():
         env[prefix + name.upper()], expected[name] = sample(schema)
+    # kind string in meltano.yml (so that `all` can be set): the list arrives as its JSON text,
+    # which both plugins read (test_divisions_all_and_lists_can_be_set_through_meltano)
+    expected["divisions"] = "[100002]"
     done = subprocess.run([MELTANO, "invoke", "--dump", "config", plugin], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -125,3 +131,42 @@ def test_hub_definition_file_declares_every_setting(plugin: str, definition: str
     assert declared["name"] == plugin
     names = {setting["name"] for setting in declared["settings"]}
     assert set(about_settings(plugin)) <= names
+
+
+def meltano_in_a_copy(project: Path, *args: str, env: dict[str, str] | None = None
+                      ) -> subprocess.CompletedProcess[str]:
+    """meltano on a copy of the project's meltano.yml (``config set`` writes to it)."""
+    if not (project / "meltano.yml").exists():
+        project.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "meltano.yml", project / "meltano.yml")
+    base = {"PATH": "/usr/bin:/bin", "MELTANO_ENVIRONMENT": "dev",
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "MELTANO_DATABASE_URI": f"sqlite:///{project / 'meltano.db'}"}
+    return subprocess.run([MELTANO, *args], cwd=project, env={**base, **(env or {})},
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(
+    ("how", "value", "divisions"),
+    [
+        ("config-set", "all", "all"),
+        ("env", "all", "all"),
+        ("config-set", "[100001, 100002]", [100001, 100002]),
+        ("env", "[100002]", [100002]),
+        ("env", "100001,100002", [100001, 100002]),
+    ],
+)
+def test_divisions_all_and_lists_can_be_set_through_meltano(
+    how: str, value: str, divisions: Any, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    env: dict[str, str] = {}
+    if how == "config-set":
+        done = meltano_in_a_copy(project, "config", "set", "tap-exact-online", "divisions", value)
+        assert done.returncode == 0, done.stderr[-2000:]
+    else:
+        env["TAP_EXACT_ONLINE_DIVISIONS"] = value
+    done = meltano_in_a_copy(project, "config", "--unsafe", "print", "tap-exact-online", env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    config = json.loads(done.stdout)
+    assert ExactConfig.from_mapping(config).divisions == divisions

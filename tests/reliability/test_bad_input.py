@@ -154,20 +154,37 @@ def _config(sandbox: Sandbox, tmp_path: Path) -> dict[str, Any]:
             "refresh_token": sandbox.mint_refresh_token(), "divisions": [100001]}
 
 
-BAD_CONFIGS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "not-json": lambda c: json.dumps(c)[:-5],
-    "a-list": lambda c: json.dumps([c]),
-    "invalid-region": lambda c: json.dumps({**c, "region": "xx", "base_url": None}),
-    "missing-client-id": lambda c: json.dumps({k: v for k, v in c.items() if k != "client_id"}),
-    "division-not-a-number": lambda c: json.dumps({**c, "divisions": ["abc"]}),
+BAD_CONFIGS: dict[str, tuple[Callable[[dict[str, Any]], str], tuple[str, ...]]] = {
+    # the file's text, and what the error must name ("{path}": the config file)
+    "not-json": (lambda c: json.dumps(c)[:-5], ("{path}", "not valid JSON")),
+    "a-list": (lambda c: json.dumps([c]), ("{path}", "JSON object")),
+    "invalid-region": (lambda c: json.dumps({**c, "region": "xx", "base_url": None}),
+                       ("region", "'xx'")),
+    "missing-client-id": (lambda c: json.dumps({k: v for k, v in c.items() if k != "client_id"}),
+                          ("client_id", "required")),
+    "division-not-a-number": (lambda c: json.dumps({**c, "divisions": ["abc"]}),
+                              ("divisions", "'abc'")),
+    "division-zero": (lambda c: json.dumps({**c, "divisions": [0]}), ("divisions", "0 is not")),
+    "timeout-nan": (lambda c: json.dumps({**c, "timeout": float("nan")}),
+                    ("{path}", "timeout is NaN")),
 }
 
 
-def one_clear_error(stderr: str) -> list[str]:
-    errors = [line for line in stderr.splitlines()
-              if "ERROR" in line or "Error" in line or "error" in line.lower()]
+def one_clear_error(stderr: str, names: tuple[str, ...], *, prefixed: bool) -> str:
+    """The error line that names every one of ``names`` (what is wrong and where).
+
+    ``prefixed``: the tap's own form, exactly one ``error: ...`` line; otherwise a logged
+    error line (the SDK's config validation in the target) is accepted.
+    """
     assert "Traceback" not in stderr, stderr[-3000:]
-    return errors
+    if prefixed:
+        lines = [line for line in stderr.splitlines() if line.startswith("error:")]
+        assert len(lines) == 1, stderr[-3000:]
+    else:
+        lines = [line for line in stderr.splitlines() if "error" in line.lower()]
+    naming = [line for line in lines if all(name in line for name in names)]
+    assert naming, f"no error line names {names}: {stderr[-3000:]}"
+    return naming[0]
 
 
 @pytest.mark.parametrize("executable", [TAP, TARGET], ids=["tap", "target"])
@@ -177,21 +194,23 @@ def test_malformed_config_file_gets_one_clear_error(
     request: pytest.FixtureRequest,
 ) -> None:
     path = tmp_path / "config.json"
-    path.write_text(BAD_CONFIGS[problem](_config(sandbox, tmp_path)))
+    text, names = BAD_CONFIGS[problem]
+    path.write_text(text(_config(sandbox, tmp_path)))
     stdin = "" if executable == TARGET else None
     done = run_executable([executable, "--config", str(path)], out_dir, Path(executable).name,
                           stdin=stdin, timeout=60)
     assert done.returncode != 0
     assert done.stdout == ""
-    errors = one_clear_error(done.stderr)
-    assert errors, done.stderr[-2000:]
+    one_clear_error(done.stderr, tuple(n.replace("{path}", str(path)) for n in names),
+                    prefixed=executable == TAP)
 
 
-BAD_CATALOGS: dict[str, str] = {
-    "not-json": '{"streams": [',
-    "not-an-object": "[1, 2, 3]",
-    "streams-not-a-list": '{"streams": {"generic_company": true}}',
-    "stream-without-schema": '{"streams": [{"tap_stream_id": "generic_company"}]}',
+BAD_CATALOGS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "not-json": ('{"streams": [', ("not valid JSON",)),
+    "not-an-object": ("[1, 2, 3]", ("JSON object",)),
+    "streams-not-a-list": ('{"streams": {"generic_company": true}}', ('"streams" list',)),
+    "stream-without-schema": ('{"streams": [{"tap_stream_id": "generic_company"}]}',
+                              ("stream generic_company", "schema")),
 }
 
 
@@ -202,10 +221,10 @@ def test_malformed_catalog_file_gets_one_clear_error(
 ) -> None:
     config = write_json(tmp_path / "config.json", _config(sandbox, tmp_path))
     catalog = tmp_path / "catalog.json"
-    catalog.write_text(BAD_CATALOGS[problem])
+    text, names = BAD_CATALOGS[problem]
+    catalog.write_text(text)
     done = run_executable([TAP, "--config", str(config), "--catalog", str(catalog)], out_dir,
                           "tap", timeout=60)
     assert done.returncode != 0
     assert '"RECORD"' not in done.stdout
-    errors = one_clear_error(done.stderr)
-    assert errors, done.stderr[-2000:]
+    one_clear_error(done.stderr, (f"--catalog {catalog}", *names), prefixed=True)

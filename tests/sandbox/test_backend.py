@@ -409,12 +409,23 @@ def test_processed_invoices_cannot_change(backend: Backend, action: str) -> None
     assert err.value.status == 400 and "only draft (10) and open (20)" in err.value.message
 
 
-def test_deleting_an_invoice_records_type_13_with_the_invoice_id(backend: Backend) -> None:
+def test_deleting_an_invoice_records_type_13_with_the_invoice_id_and_each_line_id(
+    backend: Backend,
+) -> None:
     invoice = new_invoice(backend, Status=10)
+    lines = [r["ID"] for r in sync_lines(backend, invoice["InvoiceID"])]
     backend.delete(R(invoice_path(invoice)), D)
     deleted = backend.page(R("sync/Deleted"), D, Query(filter="EntityType eq 13"), 1000).rows
-    assert [d["EntityKey"] for d in deleted] == [invoice["InvoiceID"]]
+    assert sorted(d["EntityKey"] for d in deleted) == sorted([invoice["InvoiceID"], *lines])
     assert sync_lines(backend, invoice["InvoiceID"]) == []
+
+
+def test_deleting_a_line_records_type_13_with_the_line_id(backend: Backend) -> None:
+    invoice = new_invoice(backend, Status=10)
+    line = sync_lines(backend, invoice["InvoiceID"])[0]["ID"]
+    backend.delete(R(f"salesinvoice/SalesInvoiceLines(guid'{line}')"), D)
+    deleted = backend.page(R("sync/Deleted"), D, Query(filter="EntityType eq 13"), 1000).rows
+    assert [d["EntityKey"] for d in deleted] == [line]
 
 
 def test_payment_changes_the_receivable_not_the_invoice(backend: Backend) -> None:

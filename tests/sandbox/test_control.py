@@ -84,8 +84,22 @@ def test_reset_with_size_seeds_that_many_rows(sandbox: Sandbox) -> None:
 
 def test_limits_change_and_read_back(sandbox: Sandbox) -> None:
     assert sandbox.set_limits(minutely=10, daily=100) == {
-        "minutely": 10, "daily": 100, "token_daily": 200}
+        "minutely": 10, "daily": 100, "token_daily": 200, "page_size": None,
+        "plain_page_size": None}
     assert sandbox.control.get("/limits")["daily"] == 100
+
+
+def test_page_sizes_can_be_lowered_and_reset_restores_exacts(
+    sandbox: Sandbox, token: str
+) -> None:
+    sandbox.set_limits(page_size=7, plain_page_size=4)
+    sync = sandbox.call(token, "sync/CRM/Accounts?$select=ID,Timestamp").json()["d"]
+    plain = sandbox.call(token, "crm/Accounts?$select=ID").json()["d"]
+    assert len(sync["results"]) == 7 and "__next" in sync
+    assert len(plain["results"]) == 4 and "__next" in plain
+    sandbox.reset()
+    assert sandbox.control.get("/limits")["page_size"] is None  # Exact's own sizes
+    assert sandbox.control.request("POST", "/limits", json={"page_size": 0}).status_code == 400
 
 
 def test_clock_advance_moves_sandbox_time(sandbox: Sandbox) -> None:
