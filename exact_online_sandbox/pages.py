@@ -25,6 +25,7 @@ from .store import StoredRow
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _AS_IS = frozenset({"string", "guid"})
 """Types whose stored string is sent unchanged (``format_value`` returns it as it is)."""
+_ABSENT = object()
 PLAN_CACHE = 512
 """Compiled (entity, endpoint, ``$select``) plans kept; a client controls ``$select``."""
 
@@ -71,6 +72,8 @@ class Plan:
     slots: Mapping[str, tuple[int, Callable[[Any], str] | None, str]]
     """stored name → (index, its value's JSON, or None when a string is sent as it is,
     '"Name":')"""
+    selected: tuple[tuple[str, int, Callable[[Any], str] | None, str], ...]
+    """The slots as a tuple, walked instead of a row's values when it is the shorter"""
     navigations: tuple[tuple[int, str, str], ...]  # (index, '"Nav":{…"uri":', '/Nav"}}')
     key_names: tuple[str, ...]               # properties the row's URI is made of
     timestamp: bool                          # the stored ts column is the row's Timestamp
@@ -117,7 +120,9 @@ def _compile(entity: EntityDef, mode: Mode, wanted: frozenset[str] | None) -> Pl
         key_names = (entity.key,)
     timestamp = "Timestamp" in entity.fields
     return Plan(head=',"type":' + encode_basestring(entity.type_for(mode)) + "}",
-                defaults=tuple(defaults), slots=slots, navigations=tuple(navigations),
+                defaults=tuple(defaults), slots=slots,
+                selected=tuple((name, *slot) for name, slot in slots.items()),
+                navigations=tuple(navigations),
                 key_names=key_names, timestamp=timestamp, ts_key=ts_key and timestamp)
 
 
@@ -130,6 +135,7 @@ def rows_json(entity: EntityDef, mode: Mode, stored: Sequence[StoredRow], *, bas
     loaded: list[dict[str, Any]] = json.loads("[" + ",".join(s[2] for s in stored) + "]")
     template = entity.template
     slots, head, navigations, defaults = plan.slots, plan.head, plan.navigations, plan.defaults
+    selected = plan.selected
     timestamp, ts_key, key_names = plan.timestamp, plan.ts_key, plan.key_names
     # '"…/api/v1/100001/crm/Accounts(' : every row's URI (as JSON) starts alike
     opening = encode_basestring(collection_uri(entity, mode, base_url, division) + "(")[:-1]
@@ -139,9 +145,22 @@ def rows_json(entity: EntityDef, mode: Mode, stored: Sequence[StoredRow], *, bas
         if timestamp:
             values["Timestamp"] = row[1]
         parts = list(defaults)
-        for name, value in values.items():
-            slot = slots.get(name)
-            if slot is not None:
+        if len(selected) < len(values):  # a $select: look its few properties up
+            for name, index, convert, prefix in selected:
+                value = values.get(name, _ABSENT)
+                if value is _ABSENT:
+                    continue
+                if convert is not None:
+                    parts[index] = prefix + convert(value)
+                elif type(value) is str:
+                    parts[index] = prefix + enc(value)
+                else:
+                    parts[index] = prefix + as_json(value)
+        else:
+            for name, value in values.items():
+                slot = slots.get(name)
+                if slot is None:
+                    continue
                 index, convert, prefix = slot
                 if convert is not None:
                     parts[index] = prefix + convert(value)
