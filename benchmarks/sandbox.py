@@ -203,12 +203,18 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="exact-sandbox-bench-"))
     try:
         for rows in sizes:
-            report.sizes.append(measure_size(rows, work))
+            result = measure_size(rows, work)
+            report.sizes.append(result)
+            # each size's figures as soon as they exist (a 1M run is long)
+            print(f"  {rows:>9,} rows: {result.rows_per_s:,} rows/s every property "
+                  f"({result.rows_per_cpu_s:,}/CPU s), {result.select_rows_per_s:,} rows/s "
+                  f"$select ({result.select_rows_per_cpu_s:,}/CPU s), peak RSS "
+                  f"{result.peak_rss_mb:.0f} MB", flush=True)
+            Path(args.output).write_text(json.dumps(asdict(report), indent=2) + "\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
     print(table(report))
-    Path(args.output).write_text(json.dumps(asdict(report), indent=2) + "\n")
     print(f"\nwritten: {args.output}")
     return 0
 

@@ -87,8 +87,8 @@ def _guid(rng: random.Random) -> str:
 
 class _Rows:
     """Rows of one division, staged in SQLite as they are made (JSON text, never held all at
-    once) and moved into ``rows`` at the end in key order with Timestamps in that order, as if
-    sorted in memory: SQLite sorts on disk, so memory stays flat however many rows."""
+    once) and moved into ``rows`` at the end in key order with Timestamps in that order, as
+    the in-memory sort did before: SQLite sorts them on disk."""
 
     BATCH = 20_000
 
