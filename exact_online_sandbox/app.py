@@ -31,6 +31,7 @@ from exact_online_sandbox.entities import ENTITIES, Resolved, resolve
 from exact_online_sandbox.errors import ExactApiError
 from exact_online_sandbox.faults import Faults
 from exact_online_sandbox.oauth import App, OAuth
+from exact_online_sandbox.pages import collection_json, rows_json
 from exact_online_sandbox.ratelimit import RateLimiter, minutely_headers
 from exact_online_sandbox.responses import (
     bare_array,
@@ -38,6 +39,7 @@ from exact_online_sandbox.responses import (
     format_value,
     me_body,
     render_row,
+    render_target,
     single_body,
 )
 from exact_online_sandbox.schema import EntityDef, view_of
@@ -383,11 +385,18 @@ class SandboxApp:
             page_size = r.entity.view(r.mode).page_size if r.navigation is None else PLAIN_PAGE
             lowered = self.page_sizes["plain" if r.mode == "plain" else "bulk"]
             page = self.backend.page(r, division, q, min(page_size, lowered or page_size))
-            rows = [render_row(r, row, base_url=base_url, division=division, select=q.select,
-                               expand=q.expand) for row in page.rows]
-            next_url = self._next_url(request, base_url, page.next_params, q.top, len(rows))
+            next_url = self._next_url(request, base_url, page.next_params, q.top,
+                                      len(page.stored))
             bare = bare_array(r.mode, q.top, "$skip" in request.args, page_size,
                               q.skiptoken is not None)
+            if wants_json and page.expanded is None:  # the hot path: JSON text from the store
+                entity, mode = render_target(r)
+                texts = rows_json(entity, mode, page.stored, base_url=base_url,
+                                  division=division, select=q.select)
+                return Response(collection_json(texts, next_url, page.total, bare=bare),
+                                content_type=JSON_TYPE)
+            rows = [render_row(r, row, base_url=base_url, division=division, select=q.select,
+                               expand=q.expand) for row in page.rows]
             return self._render(collection_body(rows, next_url, page.total, bare=bare),
                                 wants_json)
         if method == "POST":

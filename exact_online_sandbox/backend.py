@@ -26,7 +26,7 @@ from .paging import (
 )
 from .paging import token_literal as literal
 from .rules import new_guid
-from .store import Store
+from .store import Store, StoredRow
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,21 @@ class Query:
 
 @dataclass(frozen=True)
 class Page:
-    rows: list[dict[str, Any]]
+    """One page of a collection: its stored rows (loaded only when asked for)."""
+
+    stored: list[StoredRow]
     next_params: dict[str, str] | None
     total: int | None = None
+    entity: EntityDef | None = None
+    expanded: list[dict[str, Any]] | None = None
+    """The rows with their ``$expand``ed collections, when the query expands."""
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        if self.expanded is not None:
+            return self.expanded
+        entity = self.entity
+        return [Backend.load(entity, s) for s in self.stored] if entity is not None else []
 
 
 @dataclass(frozen=True)
@@ -350,17 +362,18 @@ class Backend:
             [*params, *oparams, limit + 1, offset])
         more = len(stored) > limit and (q.top is None or limit < q.top)
         stored = stored[:limit]
-        rows = [self.load(target, s) for s in stored]
+        expanded: list[dict[str, Any]] | None = None
         if q.expand:
-            self._expand(target, division, rows, q.expand)
+            expanded = [self.load(target, s) for s in stored]
+            self._expand(target, division, expanded, q.expand)
         next_params: dict[str, str] | None = None
         if more and stored:
-            last = rows[-1]
+            last = self.load(target, stored[-1])
             token = [literal(k.ftype, last.get(k.name)) for k in sort]
             last_key = stored[-1][1] if keycol == "ts" else stored[-1][0]
             token.append(literal(key_type, last_key))
             next_params = {"$skiptoken": ",".join(token)}
-        return Page(rows, next_params, total)
+        return Page(stored, next_params, total, target, expanded)
 
     def _expand(self, entity: EntityDef, division: int, rows: list[dict[str, Any]],
                 expand: tuple[str, ...]) -> None:

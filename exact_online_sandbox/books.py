@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 DAY_MS = 86_400_000
@@ -105,6 +106,7 @@ def vat_for(percentage: float | None) -> VAT:
     return VAT_BY_PERCENTAGE.get(round(float(percentage or 0.0), 4), VAT_CODES[2])
 
 
+@cache
 def book_id(division: int, kind: str, code: str) -> str:
     """The stable ID of a set-up row (``gl``, ``journal``, ``vat``, ``class``) of a division."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"exact-sandbox:{division}:{kind}:{code}"))

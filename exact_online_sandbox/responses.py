@@ -58,15 +58,24 @@ def key_literal(entity: EntityDef, mode: Mode, row: Mapping[str, Any]) -> str:
     return literal(ftype, row.get(entity.key))
 
 
-def entity_uri(
-    entity: EntityDef, mode: Mode, row: Mapping[str, Any], base_url: str, division: int
-) -> str:
+def collection_uri(entity: EntityDef, mode: Mode, base_url: str, division: int) -> str:
+    """The endpoint's URI, as a row's URI starts: ``…/api/v1/{division}/crm/Accounts``."""
     path = entity.path_for(mode)
     prefix = f"{base_url.rstrip('/')}/api/v1"
     if path.startswith("beta/"):  # beta/{division}/…: the division is inside the path
-        return f"{prefix}/{path.replace('{division}', str(division))}" \
-               f"({key_literal(entity, mode, row)})"
-    return f"{prefix}/{division}/{path}({key_literal(entity, mode, row)})"
+        return f"{prefix}/{path.replace('{division}', str(division))}"
+    return f"{prefix}/{division}/{path}"
+
+
+def entity_uri(
+    entity: EntityDef, mode: Mode, row: Mapping[str, Any], base_url: str, division: int
+) -> str:
+    return f"{collection_uri(entity, mode, base_url, division)}({key_literal(entity, mode, row)})"
+
+
+def render_target(r: Resolved) -> tuple[EntityDef, Mode]:
+    """The entity and endpoint family whose properties a request's rows show."""
+    return _target(r, None)
 
 
 def _target(r_or_entity: Resolved | EntityDef, mode: Mode | None) -> tuple[EntityDef, Mode]:

@@ -179,6 +179,64 @@ class Store:
                 rows,
             )
 
+    # --- seeding: rows staged unordered, moved into ``rows`` in key order -----------------
+    def stage_open(self) -> None:
+        with self._lock:
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS seed_stage (seq INTEGER PRIMARY KEY, entity TEXT, "
+                "sort TEXT, key BLOB, parent TEXT, data TEXT)")
+            self._conn.execute("DELETE FROM seed_stage")  # what an interrupted seed left
+
+    def stage(self, rows: Iterable[tuple[int, str, str, Any, str | None, str]]) -> None:
+        """Stage (place, entity, sort text, key, parent, data JSON) rows."""
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO seed_stage (seq, entity, sort, key, parent, data) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def stage_replace(self, tails: Iterable[tuple[str, int]]) -> None:
+        """Replace the closing ``}`` of staged rows (by place) with ``tail``."""
+        with self.transaction() as conn:
+            conn.executemany("UPDATE seed_stage SET data = substr(data, 1, length(data) - 1) "
+                             "|| ? WHERE seq = ?", tails)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Load many rows into an empty store: the secondary indexes are dropped for the load
+        and built once after it (a sort, instead of one random B-tree insert per row)."""
+        with self._lock:
+            empty = self._conn.execute("SELECT 1 FROM rows LIMIT 1").fetchone() is None
+            if empty:
+                for (name,) in self._conn.execute(
+                        "SELECT name FROM sqlite_master WHERE type = 'index' "
+                        "AND tbl_name = 'rows' AND sql IS NOT NULL").fetchall():
+                    self._conn.execute(f'DROP INDEX "{name}"')
+            try:
+                yield
+            finally:
+                if empty:
+                    self._conn.execute(f"PRAGMA temp_store={'FILE' if self.path else 'MEMORY'}")
+                    try:
+                        self._conn.executescript(SCHEMA)
+                    finally:
+                        self._conn.execute("PRAGMA temp_store=MEMORY")
+
+    def stage_commit(self, division: int, first_ts: int) -> None:
+        """Move the staged rows into ``rows`` sorted by (entity, sort text, place), their
+        Timestamps ``first_ts``, ``first_ts + 1``, … in that order (a later duplicate wins)."""
+        with self._lock:
+            # sort on disk, not in memory (a file store; an in-memory store stays in memory)
+            self._conn.execute(f"PRAGMA temp_store={'FILE' if self.path else 'MEMORY'}")
+            try:
+                with self.transaction() as conn:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO rows (entity, division, key, ts, parent, data) "
+                        "SELECT entity, ?, key, ? + row_number() OVER (ORDER BY entity, sort, "
+                        "seq) - 1, parent, data FROM seed_stage ORDER BY entity, sort, seq",
+                        (division, first_ts))
+                    conn.execute("DELETE FROM seed_stage")
+            finally:
+                self._conn.execute("PRAGMA temp_store=MEMORY")
+
     def get(self, entity: str, division: int, key: Any) -> StoredRow | None:
         with self.reading() as conn:
             row = conn.execute(

@@ -119,3 +119,18 @@ def test_doc_names_no_xfail_or_helper_the_suite_does_not_have() -> None:
     suite = "\n".join(p.read_text(encoding="utf-8") for p in RELIABILITY.glob("*.py"))
     for name in ("xfail", "KNOWN_TRACEBACKS"):
         assert (name in DOC) <= (name in suite), name
+
+
+def test_sandbox_figures_are_sandbox_results() -> None:
+    """The table of the sandbox's own figures is benchmarks/sandbox-results.json's run."""
+    results = json.loads((ROOT / "benchmarks" / "sandbox-results.json").read_text())
+    rows = {row[0]: row for row in table_rows(DOC, "| rows a division |")}
+    assert results["sizes"]
+    for run in results["sizes"]:
+        row = rows[thousands(run["rows"])]
+        assert row[1] == f"{run['seed_seconds']:.1f} s"
+        assert row[2] == f"{thousands(run['rows_per_s'])} / {thousands(run['rows_per_cpu_s'])}"
+        assert row[3] == (f"{thousands(run['select_rows_per_s'])} / "
+                          f"{thousands(run['select_rows_per_cpu_s'])}")
+        assert row[4] == f"{round(run['peak_rss_mb'])} MB"
+        assert row[5] == f"{round(run['rss_after_mb'])} MB"

@@ -1,0 +1,223 @@
+"""The sandbox's own figures: seeding time, rows/s served and peak RSS at 10k, 100k and 1M rows.
+
+    .venv/bin/python benchmarks/sandbox.py                   # 10k, 100k and 1M rows
+    .venv/bin/python benchmarks/sandbox.py --sizes 10000     # a quick run
+
+The sandbox is the substrate of every benchmark of the connector, so it must be faster than
+the tap. For each size, as in ``benchmarks/run.py``, the sandbox runs in its own process on an
+on-disk store with that many rows in each seeded division (50 % accounts, 30 % contacts, 20 %
+items, plus the small default set of everything else), and:
+
+- seeding: wall time from starting the process to its first healthy answer (start-up,
+  seeding every division, and the store's indexes);
+- serving: ``sync/CRM/Accounts``, ``sync/CRM/Contacts`` and ``sync/Logistics/Items`` of
+  division 100001 paged with plain ``requests`` (1,000 rows a page, ``__next`` followed),
+  twice: every property (no ``$select``: 164, 71 and 115 properties a row), and the
+  connector's ``$select`` (its models' properties, 9-11 a row). Rows/s of wall time over the
+  three endpoints, and rows per CPU second of the sandbox process (its ``utime + stime``:
+  the sandbox's own cost, whatever else runs on the machine); every row is counted and
+  checked to be there once;
+- memory: the sandbox process's peak RSS (``VmHWM``: seeding included), and its RSS after
+  serving.
+
+Prints a table and writes ``benchmarks/sandbox-results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.run import DIVISION, machine, split  # noqa: E402
+from exact_online_core.mappings import MODELS, exact_select  # noqa: E402
+from exact_online_sandbox.server import Sandbox  # noqa: E402
+
+ENDPOINTS: dict[str, str] = {
+    # sync endpoint: the entity whose rows it serves (for the row count)
+    "sync/CRM/Accounts": "crm/Accounts",
+    "sync/CRM/Contacts": "crm/Contacts",
+    "sync/Logistics/Items": "logistics/Items",
+}
+
+
+SELECTS: dict[str, str] = {
+    # the connector's $select on each endpoint (what a sync asks for)
+    model.read_path: ",".join(exact_select(model)) for model in MODELS.values()
+    if model.read_path in ENDPOINTS
+}
+
+
+@dataclass
+class Served:
+    rows: int
+    pages: int
+    seconds: float
+    cpu_seconds: float
+    rows_per_s: float
+    rows_per_cpu_s: float
+
+
+@dataclass
+class SizeResult:
+    rows: int
+    seed_seconds: float
+    served: dict[str, Served]          # "<endpoint>" (every property), "<endpoint> $select"
+    rows_per_s: float                  # every property, over the three endpoints
+    rows_per_cpu_s: float
+    select_rows_per_s: float           # the connector's $select, over the three endpoints
+    select_rows_per_cpu_s: float
+    peak_rss_mb: float
+    rss_after_mb: float
+
+
+@dataclass
+class Report:
+    machine: dict[str, Any]
+    sizes: list[SizeResult] = field(default_factory=list)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def status_mb(pid: int, name: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(name):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def page_through(session: requests.Session, url: str) -> tuple[int, int, float]:
+    """Follow ``__next`` from ``url``: rows, pages, seconds; each row's key seen once."""
+    rows, pages, seen = 0, 0, set()
+    next_url: str | None = url
+    started = time.perf_counter()
+    while next_url:
+        response = session.get(next_url, timeout=300)
+        response.raise_for_status()
+        body = response.json()["d"]
+        for row in body["results"]:
+            seen.add(row["Timestamp"])
+        rows += len(body["results"])
+        pages += 1
+        next_url = body.get("__next")
+    seconds = time.perf_counter() - started
+    assert len(seen) == rows, "a row was served twice"
+    return rows, pages, seconds
+
+
+def measure_size(rows: int, work: Path) -> SizeResult:
+    data = work / f"sandbox-{rows}"
+    started = time.perf_counter()
+    sandbox = Sandbox(seed=42, size=split(rows), process=True, data_dir=data,
+                      startup_timeout=3600).start()
+    seed_seconds = time.perf_counter() - started
+    print(f"  {rows:>9,} rows: started and seeded in {seed_seconds:.1f} s; serving ...",
+          flush=True)
+    try:
+        assert sandbox._proc is not None
+        pid = sandbox._proc.pid
+        sandbox.set_limits(minutely=10**9, daily=10**9, token_daily=10**6)
+        session = requests.Session()
+        session.headers.update({"Authorization": f"Bearer {sandbox.access_token()}",
+                                "Accept": "application/json"})
+        served: dict[str, Served] = {}
+        for select in ("", "$select"):
+            for endpoint, entity in ENDPOINTS.items():
+                expected = sandbox.row_count(entity, DIVISION)
+                url = f"{sandbox.api_url}/{DIVISION}/{endpoint}?$filter=Timestamp gt 0L"
+                if select:
+                    url += f"&$select={SELECTS[endpoint]}"
+                cpu = cpu_seconds(pid)
+                count, pages, seconds = page_through(session, url)
+                cpu = cpu_seconds(pid) - cpu
+                assert count == expected, f"{endpoint}: {count} rows served, {expected} stored"
+                served[f"{endpoint} {select}".strip()] = Served(
+                    count, pages, round(seconds, 2), round(cpu, 2), round(count / seconds),
+                    round(count / max(cpu, 0.01)))
+        session.close()
+        peak, after = status_mb(pid, "VmHWM"), status_mb(pid, "VmRSS")
+    finally:
+        sandbox.stop()
+        shutil.rmtree(data, ignore_errors=True)
+    def rate(selected: bool, per: str) -> float:
+        runs = [s for name, s in served.items() if name.endswith("$select") == selected]
+        spent = sum(float(getattr(s, per)) for s in runs)
+        return round(sum(s.rows for s in runs) / max(spent, 0.01))
+
+    return SizeResult(rows=rows, seed_seconds=round(seed_seconds, 1), served=served,
+                      rows_per_s=rate(False, "seconds"),
+                      rows_per_cpu_s=rate(False, "cpu_seconds"),
+                      select_rows_per_s=rate(True, "seconds"),
+                      select_rows_per_cpu_s=rate(True, "cpu_seconds"),
+                      peak_rss_mb=round(peak, 1), rss_after_mb=round(after, 1))
+
+
+def table(report: Report) -> str:
+    m = report.machine
+    out = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, "
+           f"Python {m['python']}", ""]
+    out.append("rows/s: wall time over the three sync endpoints / per CPU second of the sandbox")
+    out.append(f"{'rows':>10} | {'seed s':>7} | {'every property':>17} | "
+               f"{'connector $select':>17} | {'peak RSS':>9} | {'RSS after':>9}")
+    for r in report.sizes:
+        out.append(f"{r.rows:>10,} | {r.seed_seconds:>7.1f} | "
+                   f"{r.rows_per_s:>7,} / {r.rows_per_cpu_s:>7,} | "
+                   f"{r.select_rows_per_s:>7,} / {r.select_rows_per_cpu_s:>7,} | "
+                   f"{r.peak_rss_mb:>6.0f} MB | {r.rss_after_mb:>6.0f} MB")
+    out.append("")
+    for r in report.sizes:
+        out.append(f"{r.rows:,} rows: " + "; ".join(
+            f"{name} {s.rows_per_s:,} r/s ({s.rows_per_cpu_s:,}/CPU s)"
+            for name, s in r.served.items()))
+    if len(report.sizes) > 1:
+        growth = report.sizes[-1].peak_rss_mb - report.sizes[0].peak_rss_mb
+        out.append(f"\npeak RSS from {report.sizes[0].rows:,} to {report.sizes[-1].rows:,} "
+                   f"rows: {growth:+.0f} MB")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000",
+                        help="comma-separated row counts per division (default: %(default)s)")
+    parser.add_argument("--output", default=str(ROOT / "benchmarks" / "sandbox-results.json"))
+    args = parser.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    report = Report(machine=machine())
+    work = Path(tempfile.mkdtemp(prefix="exact-sandbox-bench-"))
+    try:
+        for rows in sizes:
+            result = measure_size(rows, work)
+            report.sizes.append(result)
+            # each size's figures as soon as they exist (a 1M run is long)
+            print(f"  {rows:>9,} rows: {result.rows_per_s:,} rows/s every property "
+                  f"({result.rows_per_cpu_s:,}/CPU s), {result.select_rows_per_s:,} rows/s "
+                  f"$select ({result.select_rows_per_cpu_s:,}/CPU s), peak RSS "
+                  f"{result.peak_rss_mb:.0f} MB", flush=True)
+            Path(args.output).write_text(json.dumps(asdict(report), indent=2) + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print()
+    print(table(report))
+    print(f"\nwritten: {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
