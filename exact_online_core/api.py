@@ -34,7 +34,9 @@ from exact_online_core.lookups import find_filter, raw_literal
 from exact_online_core.mappings import (
     ACCOUNTING_INVOICE,
     ACCOUNTING_INVOICE_LINE_ITEM,
+    DELETED_AT,
     GENERIC_WORKSPACE,
+    TIMESTAMP_PROPERTY,
     CustomStream,
     FieldMap,
     FieldMapping,
@@ -64,6 +66,7 @@ from exact_online_core.readers import (
     trim,
     updated_at,
 )
+from exact_online_core.reference_schema import check_write
 from exact_online_core.writers import Writer, entity_path
 
 __all__ = ["DeletionPage", "ExactOnline", "PermissionCheck", "RecordPage"]
@@ -285,6 +288,20 @@ class ExactOnline:
                 by_type.setdefault(model.deleted_type, []).append((model.name, None))
         return read_deletions(self.client, division, since, by_type)
 
+    def tombstone(self, stream: str, record: dict[str, Any]) -> dict[str, Any]:
+        """A deletion of :meth:`deletions` as the record ``stream`` emits: a custom stream's
+        has its key, ``division``, ``_sdc_deleted_at`` and its bookmark's Timestamp, under
+        the stream's own names (the schema's); a model's is unchanged."""
+        custom = self.custom_stream(stream)
+        if custom is None:
+            return record
+        out = {"division": record["division"], DELETED_AT: record[DELETED_AT]}
+        for key in custom.primary_keys:
+            out[custom.out(key)] = record.get(key, record["id"])
+        if custom.replication_key == "Timestamp":
+            out[custom.out("Timestamp")] = record[TIMESTAMP_PROPERTY]
+        return out
+
     def list(
         self,
         stream: str,
@@ -315,7 +332,7 @@ class ExactOnline:
         if custom is not None:
             path = entity_path(self._plain_path(custom), None, id)
             row = odata.parse_single(self.client.get(path, division=division))
-            return custom_record(row, division)
+            return custom_record(row, division, custom)
         model = get_model(stream)
         if model is ACCOUNTING_INVOICE:
             entity_path(INVOICES, model, id)  # refuses a malformed id before any call
@@ -338,7 +355,7 @@ class ExactOnline:
             flt = odata.eq(property, raw_literal(value))
             rows = self.client.iter_rows(self._plain_path(custom), division=division,
                                          params=odata.build_params(filter=flt))
-            return [custom_record(r, division) for r in rows]
+            return [custom_record(r, division, custom) for r in rows]
         model = get_model(stream)
         flt = find_filter(model, self._extra_of(model.name), property, value)
         if model is ACCOUNTING_INVOICE:
@@ -427,8 +444,9 @@ class ExactOnline:
         if custom is not None:
             path = self._writer.custom(custom, "create")
             body = {k: v for k, v in record.items() if k != "division"}
+            check_write(stream, path, body, "POST", keys=custom.primary_keys)
             row = self.client.post(path, body, division=division)
-            return custom_record(row or {}, division)
+            return custom_record(row or {}, division, custom)
         model = get_model(stream)
         key, row = self._writer.create(model, division, record, strict)
         if model is ACCOUNTING_INVOICE or row is None:
@@ -445,6 +463,7 @@ class ExactOnline:
         if custom is not None:
             path = entity_path(self._writer.custom(custom, "update"), None, id)
             body = {k: v for k, v in record.items() if k not in ("division", *custom.primary_keys)}
+            check_write(stream, self._writer.custom(custom, "update"), body, "PUT")
             self.client.put(path, body, division=division)
             return self._read_back(stream, division, id, "updated")
         model = get_model(stream)

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, ClassVar
 from exact_online_core.mappings import TIMESTAMP_PROPERTY, CustomStream
 from exact_online_core.readers import custom_deleted_type
 from tap_exact_online.client import ExactStream
-from tap_exact_online.state import PARTITION_KEY
 
 if TYPE_CHECKING:
     from tap_exact_online.tap import TapExactOnline
@@ -88,12 +87,13 @@ MODEL_STREAMS: tuple[type[ExactStream], ...] = (
 
 
 class CustomExactStream(ExactStream):
-    """A user's ``custom_streams`` entry: any endpoint, raw Exact property names."""
+    """A ``custom_streams`` entry (Exact's property names) or a pack stream (snake_case),
+    typed by Exact's API reference."""
 
     def __init__(self, tap: TapExactOnline, spec: CustomStream) -> None:
         self.spec = spec
-        super().__init__(tap, spec.name, replication_key=spec.replication_key)
-        self.primary_keys = [PARTITION_KEY, *spec.primary_keys]
+        super().__init__(tap, spec.name, replication_key=spec.replication_property)
+        self.primary_keys = list(spec.key_properties)
         self.deletes = custom_deleted_type(spec) is not None
 
     def selected_properties(self) -> list[str] | None:
