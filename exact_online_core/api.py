@@ -16,6 +16,7 @@ from exact_online_core.auth import broker_from_config
 from exact_online_core.config import ExactConfig
 from exact_online_core.errors import (
     AuthError,
+    ConfigError,
     ExactError,
     LoginRequiredError,
     NotFoundError,
@@ -34,6 +35,7 @@ from exact_online_core.lookups import find_filter, raw_literal
 from exact_online_core.mappings import (
     ACCOUNTING_INVOICE,
     ACCOUNTING_INVOICE_LINE_ITEM,
+    CUSTOM_STREAMS,
     DELETED_AT,
     GENERIC_WORKSPACE,
     TIMESTAMP_PROPERTY,
@@ -48,6 +50,7 @@ from exact_online_core.mappings import (
     parse_custom_streams,
     parse_field_mappings,
 )
+from exact_online_core.pack import pack_streams
 from exact_online_core.readers import (
     DeletionPage,
     ModifiedWindow,
@@ -113,6 +116,11 @@ class ExactOnline:
         self.config = config
         self._mappings = parse_field_mappings(field_mappings)
         self._custom = {s.name: s for s in parse_custom_streams(custom_streams)}
+        self._pack = {s.name: s for s in pack_streams()}
+        taken = sorted(set(self._custom) & set(self._pack))
+        if taken:
+            raise ConfigError(CUSTOM_STREAMS, f"stream '{taken[0]}': the name is a built-in "
+                              "stream of the financial pack")
         self._clock = clock
         self._owns_client = client is None
         self.client = client or ExactClient(
@@ -191,8 +199,14 @@ class ExactOnline:
         """The validated ``field_mappings`` setting, per stream name."""
         return dict(self._mappings)
 
+    @property
+    def pack_streams(self) -> tuple[CustomStream, ...]:
+        """The built-in financial and operational pack (:mod:`exact_online_core.pack`)."""
+        return tuple(self._pack.values())
+
     def custom_stream(self, name: str) -> CustomStream | None:
-        return self._custom.get(name)
+        """A ``custom_streams`` entry or a pack stream by name (None: a unified model)."""
+        return self._custom.get(name) or self._pack.get(name)
 
     def _extra_of(self, name: str) -> tuple[FieldMap, ...]:
         return self._extra.get(name, ())

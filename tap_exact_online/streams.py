@@ -100,10 +100,18 @@ class CustomExactStream(ExactStream):
         return None  # custom streams always fetch their configured select list
 
 
+class PackStream(CustomExactStream):
+    """A stream of the built-in financial pack: in the catalog, selected only when asked
+    for, so existing pipelines' output does not change."""
+
+    selected_by_default = False
+
+
 def build_streams(tap: TapExactOnline) -> list[ExactStream]:
     streams: list[ExactStream] = [stream_type(tap) for stream_type in MODEL_STREAMS]  # type: ignore[call-arg]
     streams.extend(CustomExactStream(tap, spec) for spec in tap.api.custom_streams)
+    streams.extend(PackStream(tap, spec) for spec in tap.api.pack_streams)
     return streams
 
 
-__all__ = ["MODEL_STREAMS", "CustomExactStream", "build_streams"]
+__all__ = ["MODEL_STREAMS", "CustomExactStream", "PackStream", "build_streams"]
