@@ -458,7 +458,8 @@ class ExactOnline:
         if custom is not None:
             path = self._writer.custom(custom, "create")
             body = {k: v for k, v in record.items() if k != "division"}
-            check_write(stream, path, body, "POST", keys=custom.primary_keys)
+            body = check_write(stream, path, body, "POST", keys=custom.primary_keys,
+                               strict=strict)
             row = self.client.post(path, body, division=division)
             return custom_record(row or {}, division, custom)
         model = get_model(stream)
@@ -477,7 +478,8 @@ class ExactOnline:
         if custom is not None:
             path = entity_path(self._writer.custom(custom, "update"), None, id)
             body = {k: v for k, v in record.items() if k not in ("division", *custom.primary_keys)}
-            check_write(stream, self._writer.custom(custom, "update"), body, "PUT")
+            body = check_write(stream, self._writer.custom(custom, "update"), body, "PUT",
+                               strict=strict)
             self.client.put(path, body, division=division)
             return self._read_back(stream, division, id, "updated")
         model = get_model(stream)

@@ -147,9 +147,11 @@ def value_schema(endpoint: Endpoint, prop: Property, rename: bool,
 
 
 def check_write(stream: str, endpoint_path: str, body: Mapping[str, Any], method: str,
-                *, keys: tuple[str, ...] = ()) -> None:
-    """Refuse, before any call, a body Exact's reference says ``method`` does not take: a
-    property the endpoint does not accept on ``method``, or (POST) a required one missing."""
+                *, keys: tuple[str, ...] = (), strict: bool = True) -> dict[str, Any]:
+    """The body to send, checked before any call against Exact's reference: a property the
+    endpoint lacks, a property it does not accept on ``method`` (without ``strict``, as for
+    the target whose records carry the tap's read-only columns, those are left out), or (POST)
+    a required one missing is a :class:`ValidationError` naming it."""
     endpoint = reference().endpoint(endpoint_path)
     if endpoint is None:
         raise ValidationError(
@@ -158,6 +160,13 @@ def check_write(stream: str, endpoint_path: str, body: Mapping[str, Any], method
     verb = method.upper()
     if verb not in endpoint.methods:
         raise ValidationError(f"{stream}: Exact's {endpoint.path} does not take {verb}")
+    unknown = sorted(name for name in body if name not in endpoint)
+    if unknown:
+        raise ValidationError(
+            f"{stream}: {endpoint.path} has no property {', '.join(unknown)}"
+        )
+    if not strict:
+        body = {k: v for k, v in body.items() if _accepts(endpoint, k, verb)}
     refused = sorted(
         name for name, value in body.items()
         if value is not None and not _accepts(endpoint, name, verb)
@@ -176,6 +185,7 @@ def check_write(stream: str, endpoint_path: str, body: Mapping[str, Any], method
             raise ValidationError(
                 f"{stream}: {endpoint.path} requires {', '.join(missing)} to create a record"
             )
+    return {k: v for k, v in body.items() if v is not None or verb == "PUT"}
 
 
 _NO = Property(name="", type=None, methods=frozenset())

@@ -11,7 +11,7 @@ import pytest
 from exact_online_core.errors import ConfigError, ValidationError
 from exact_online_core.mappings import custom_stream_schema, parse_custom_streams
 from exact_online_core.readers import custom_record
-from exact_online_core.reference_schema import snake_case
+from exact_online_core.reference_schema import check_write, snake_case
 from exact_online_reference import reference
 
 from .test_api import make_api
@@ -106,10 +106,25 @@ WRITABLE = [{"name": "projects", "endpoint": "sync/Project/Projects",
 
 def test_create_with_a_property_post_does_not_accept_is_refused_before_any_call() -> None:
     api, fake = make_api(custom_streams=WRITABLE)
-    with pytest.raises(ValidationError, match="project/Projects does not accept Timestamp on POST"):
+    with pytest.raises(ValidationError, match="project/Projects does not accept Created on POST"):
         api.create("projects", 100001, {"Code": "P", "Description": "d", "Type": 2,
-                                        "Timestamp": 5})
+                                        "Created": "2026-01-01T00:00:00Z"}, strict=True)
     assert fake.asked == []
+
+
+def test_create_with_a_property_the_endpoint_lacks_is_refused_before_any_call() -> None:
+    api, fake = make_api(custom_streams=WRITABLE)
+    with pytest.raises(ValidationError, match="project/Projects has no property Colour"):
+        api.create("projects", 100001, {"Code": "P", "Description": "d", "Type": 2,
+                                        "Colour": "red"})
+    assert fake.asked == []
+
+
+def test_target_writes_leave_out_the_read_only_columns_a_tap_record_carries() -> None:
+    body = check_write("projects", "project/Projects",
+                       {"Code": "P", "Description": "d", "Type": 2, "Modified": None,
+                        "Created": "2026-01-01T00:00:00Z"}, "POST", strict=False)
+    assert body == {"Code": "P", "Description": "d", "Type": 2}
 
 
 def test_create_without_a_required_property_is_refused_before_any_call() -> None:
@@ -123,7 +138,7 @@ def test_update_with_a_read_only_property_is_refused_before_any_call() -> None:
     api, fake = make_api(custom_streams=WRITABLE)
     with pytest.raises(ValidationError, match="does not accept Created on PUT"):
         api.update("projects", 100001, "0208e749-2603-5193-b9d7-e7ee6dda0820",
-                   {"Created": "2026-01-01T00:00:00Z"})
+                   {"Created": "2026-01-01T00:00:00Z"}, strict=True)
     assert fake.asked == []
 
 
