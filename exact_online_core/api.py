@@ -16,6 +16,7 @@ from exact_online_core.auth import broker_from_config
 from exact_online_core.config import ExactConfig
 from exact_online_core.errors import (
     AuthError,
+    ConfigError,
     ExactError,
     LoginRequiredError,
     NotFoundError,
@@ -34,7 +35,10 @@ from exact_online_core.lookups import find_filter, raw_literal
 from exact_online_core.mappings import (
     ACCOUNTING_INVOICE,
     ACCOUNTING_INVOICE_LINE_ITEM,
+    CUSTOM_STREAMS,
+    DELETED_AT,
     GENERIC_WORKSPACE,
+    TIMESTAMP_PROPERTY,
     CustomStream,
     FieldMap,
     FieldMapping,
@@ -46,6 +50,7 @@ from exact_online_core.mappings import (
     parse_custom_streams,
     parse_field_mappings,
 )
+from exact_online_core.pack import pack_streams
 from exact_online_core.readers import (
     DeletionPage,
     ModifiedWindow,
@@ -64,6 +69,7 @@ from exact_online_core.readers import (
     trim,
     updated_at,
 )
+from exact_online_core.reference_schema import check_write
 from exact_online_core.writers import Writer, entity_path
 
 __all__ = ["DeletionPage", "ExactOnline", "PermissionCheck", "RecordPage"]
@@ -110,6 +116,11 @@ class ExactOnline:
         self.config = config
         self._mappings = parse_field_mappings(field_mappings)
         self._custom = {s.name: s for s in parse_custom_streams(custom_streams)}
+        self._pack = {s.name: s for s in pack_streams()}
+        taken = sorted(set(self._custom) & set(self._pack))
+        if taken:
+            raise ConfigError(CUSTOM_STREAMS, f"stream '{taken[0]}': the name is a built-in "
+                              "stream of the financial pack")
         self._clock = clock
         self._owns_client = client is None
         self.client = client or ExactClient(
@@ -188,8 +199,14 @@ class ExactOnline:
         """The validated ``field_mappings`` setting, per stream name."""
         return dict(self._mappings)
 
+    @property
+    def pack_streams(self) -> tuple[CustomStream, ...]:
+        """The built-in financial and operational pack (:mod:`exact_online_core.pack`)."""
+        return tuple(self._pack.values())
+
     def custom_stream(self, name: str) -> CustomStream | None:
-        return self._custom.get(name)
+        """A ``custom_streams`` entry or a pack stream by name (None: a unified model)."""
+        return self._custom.get(name) or self._pack.get(name)
 
     def _extra_of(self, name: str) -> tuple[FieldMap, ...]:
         return self._extra.get(name, ())
@@ -285,6 +302,20 @@ class ExactOnline:
                 by_type.setdefault(model.deleted_type, []).append((model.name, None))
         return read_deletions(self.client, division, since, by_type)
 
+    def tombstone(self, stream: str, record: dict[str, Any]) -> dict[str, Any]:
+        """A deletion of :meth:`deletions` as the record ``stream`` emits: a custom stream's
+        has its key, ``division``, ``_sdc_deleted_at`` and its bookmark's Timestamp, under
+        the stream's own names (the schema's); a model's is unchanged."""
+        custom = self.custom_stream(stream)
+        if custom is None:
+            return record
+        out = {"division": record["division"], DELETED_AT: record[DELETED_AT]}
+        for key in custom.primary_keys:
+            out[custom.out(key)] = record.get(key, record["id"])
+        if custom.replication_key == "Timestamp":
+            out[custom.out("Timestamp")] = record[TIMESTAMP_PROPERTY]
+        return out
+
     def list(
         self,
         stream: str,
@@ -315,7 +346,7 @@ class ExactOnline:
         if custom is not None:
             path = entity_path(self._plain_path(custom), None, id)
             row = odata.parse_single(self.client.get(path, division=division))
-            return custom_record(row, division)
+            return custom_record(row, division, custom)
         model = get_model(stream)
         if model is ACCOUNTING_INVOICE:
             entity_path(INVOICES, model, id)  # refuses a malformed id before any call
@@ -338,7 +369,7 @@ class ExactOnline:
             flt = odata.eq(property, raw_literal(value))
             rows = self.client.iter_rows(self._plain_path(custom), division=division,
                                          params=odata.build_params(filter=flt))
-            return [custom_record(r, division) for r in rows]
+            return [custom_record(r, division, custom) for r in rows]
         model = get_model(stream)
         flt = find_filter(model, self._extra_of(model.name), property, value)
         if model is ACCOUNTING_INVOICE:
@@ -427,8 +458,10 @@ class ExactOnline:
         if custom is not None:
             path = self._writer.custom(custom, "create")
             body = {k: v for k, v in record.items() if k != "division"}
+            body = check_write(stream, path, body, "POST", keys=custom.primary_keys,
+                               strict=strict)
             row = self.client.post(path, body, division=division)
-            return custom_record(row or {}, division)
+            return custom_record(row or {}, division, custom)
         model = get_model(stream)
         key, row = self._writer.create(model, division, record, strict)
         if model is ACCOUNTING_INVOICE or row is None:
@@ -445,6 +478,8 @@ class ExactOnline:
         if custom is not None:
             path = entity_path(self._writer.custom(custom, "update"), None, id)
             body = {k: v for k, v in record.items() if k not in ("division", *custom.primary_keys)}
+            body = check_write(stream, self._writer.custom(custom, "update"), body, "PUT",
+                               strict=strict)
             self.client.put(path, body, division=division)
             return self._read_back(stream, division, id, "updated")
         model = get_model(stream)

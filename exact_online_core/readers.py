@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,8 @@ from exact_online_core.mappings import (
     utc_to_exact_local,
 )
 from exact_online_core.mappings.converters import READERS, parse_rfc3339
+from exact_online_core.reference_schema import nested_endpoint
+from exact_online_reference import Endpoint, Property
 
 BATCH = 25
 """Keys per ``(K eq guid'…') or …`` filter: keeps the query string well under 2 KB."""
@@ -304,10 +306,49 @@ def raw_value(name: str, value: Any) -> Any:
     return value
 
 
-def custom_record(row: Mapping[str, Any], division: int) -> dict[str, Any]:
-    out = {k: raw_value(k, v) for k, v in odata.strip_metadata(row).items()}
+def custom_record(
+    row: Mapping[str, Any], division: int, stream: CustomStream | None = None
+) -> dict[str, Any]:
+    """A raw Exact row as a record of ``stream``: values typed by Exact's API reference
+    (Edm.Int64 strings → integers, ``/Date()/`` → RFC 3339, expanded collections → lists),
+    properties named by the stream, ``division`` added."""
+    endpoint = stream.reference if stream is not None else None
+    out: dict[str, Any] = {}
+    for name, value in odata.strip_metadata(row).items():
+        prop = endpoint.property(name) if endpoint is not None else None
+        key = stream.out(name) if stream is not None else name
+        if prop is not None and prop.is_collection:
+            out[key] = _nested(stream, endpoint, prop, value)  # type: ignore[arg-type]
+        elif prop is not None and prop.type == "Int64" and isinstance(value, str):
+            out[key] = odata.parse_int64(value)
+        else:
+            out[key] = raw_value(name, value)
     out["division"] = division
     return out
+
+
+def _nested(stream: CustomStream, endpoint: Endpoint, prop: Property,
+            value: Any) -> list[dict[str, Any]] | None:
+    rows = value.get("results") if isinstance(value, Mapping) else value
+    if not isinstance(rows, list):
+        return None  # {"__deferred": ...}: not expanded
+    nested = nested_endpoint(endpoint, prop)
+    child = replace(stream, endpoint=nested.path, primary_keys=()) if nested else None
+    records = [custom_record(r, 0, child) for r in rows if isinstance(r, Mapping)]
+    for record in records:
+        del record["division"]
+    return records
+
+
+def custom_params(stream: CustomStream, flt: str | None) -> dict[str, str]:
+    """``$select`` (and ``$expand`` for the selected collections) and ``$filter``."""
+    endpoint = stream.reference
+    expand = [n for n in stream.select
+              if endpoint is not None and (endpoint.property(n) or _NONE).is_collection]
+    return odata.build_params(select=stream.select, filter=flt, expand=expand or None)
+
+
+_NONE = Property(name="", type=None, methods=frozenset())
 
 
 def read_custom(
@@ -320,35 +361,36 @@ def read_custom(
 ) -> Iterator[RecordPage]:
     """A custom stream: Timestamp → like sync, Modified → windowed, anything else → full."""
     base = combine(stream.filter, user_filter) if user_filter else stream.filter
+    stamp_key = stream.out("Timestamp")
+    modified_key = stream.out("Modified")
 
     def convert(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [custom_record(r, ctx.division) for r in rows]
+        return [custom_record(r, ctx.division, stream) for r in rows]
 
     if stream.replication_key == "Timestamp":
         bookmark = timestamp_since(since)
         flt = combine(base, timestamp_filter(bookmark))
-        params = odata.build_params(select=stream.select, filter=flt)
-        for page in ctx.pages(stream.endpoint, params):
+        for page in ctx.pages(stream.endpoint, custom_params(stream, flt)):
             records = convert(page.rows)
-            stamps = [r["Timestamp"] for r in records if r.get("Timestamp") is not None]
+            stamps = [r[stamp_key] for r in records if r.get(stamp_key) is not None]
             bookmark = max([bookmark, *stamps])
             yield RecordPage(records, bookmark, {})
         return
+    keys = [stream.out(k) for k in stream.primary_keys]
     if stream.replication_key == "Modified":
         window = ModifiedWindow(instant_since(since, start_date), state, ctx.now)
-        params = odata.build_params(select=stream.select, filter=combine(base, window.filter()))
         yield from read_modified(
             ctx,
             stream.endpoint,
-            params,
+            custom_params(stream, combine(base, window.filter())),
             window,
             convert,
-            key_of=lambda r: "|".join(str(r.get(k)) for k in stream.primary_keys),
-            modified_of=lambda r: parse_rfc3339(r["Modified"]) if r.get("Modified") else None,
+            key_of=lambda r: "|".join(str(r.get(k)) for k in keys),
+            modified_of=lambda r: parse_rfc3339(r[modified_key]) if r.get(modified_key)
+            else None,
         )
         return
-    params = odata.build_params(select=stream.select, filter=base)
-    yield from read_full(ctx, stream.endpoint, params, convert)
+    yield from read_full(ctx, stream.endpoint, custom_params(stream, base), convert)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,6 +440,7 @@ def read_deletions(
 DELETED_TYPES: Mapping[str, int] = {
     "accounts": 2, "addresses": 3, "contacts": 5, "documents": 6, "glaccounts": 7,
     "items": 9, "paymentterms": 10, "salesinvoices": 13, "timecosttransactions": 14,
+    "transactionlines": 1, "salesitemprices": 8,
     "stockpositions": 15, "goodsdeliveries": 16, "goodsdeliverylines": 17,
     "glclassifications": 18, "itemwarehouses": 19, "storagelocationstockpositions": 20,
     "projects": 21, "purchaseorders": 22, "subscriptions": 23, "subscriptionlines": 24,

@@ -59,7 +59,7 @@ class DeletionFeed:
                 for stream, record in page.records:
                     mark = since.get(stream)
                     if mark is not None and int(record["exact_timestamp"]) > mark:
-                        feed.by_stream[stream].append(record)
+                        feed.by_stream[stream].append(self._api.tombstone(stream, record))
                 if page.bookmark is not None:
                     feed.bookmark = max(page.bookmark, feed.bookmark or 0)
         except PermissionDeniedError as error:

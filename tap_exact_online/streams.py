@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, ClassVar
 from exact_online_core.mappings import TIMESTAMP_PROPERTY, CustomStream
 from exact_online_core.readers import custom_deleted_type
 from tap_exact_online.client import ExactStream
-from tap_exact_online.state import PARTITION_KEY
 
 if TYPE_CHECKING:
     from tap_exact_online.tap import TapExactOnline
@@ -88,22 +87,31 @@ MODEL_STREAMS: tuple[type[ExactStream], ...] = (
 
 
 class CustomExactStream(ExactStream):
-    """A user's ``custom_streams`` entry: any endpoint, raw Exact property names."""
+    """A ``custom_streams`` entry (Exact's property names) or a pack stream (snake_case),
+    typed by Exact's API reference."""
 
     def __init__(self, tap: TapExactOnline, spec: CustomStream) -> None:
         self.spec = spec
-        super().__init__(tap, spec.name, replication_key=spec.replication_key)
-        self.primary_keys = [PARTITION_KEY, *spec.primary_keys]
+        super().__init__(tap, spec.name, replication_key=spec.replication_property)
+        self.primary_keys = list(spec.key_properties)
         self.deletes = custom_deleted_type(spec) is not None
 
     def selected_properties(self) -> list[str] | None:
         return None  # custom streams always fetch their configured select list
 
 
+class PackStream(CustomExactStream):
+    """A stream of the built-in financial pack: in the catalog, selected only when asked
+    for, so existing pipelines' output does not change."""
+
+    selected_by_default = False
+
+
 def build_streams(tap: TapExactOnline) -> list[ExactStream]:
     streams: list[ExactStream] = [stream_type(tap) for stream_type in MODEL_STREAMS]  # type: ignore[call-arg]
     streams.extend(CustomExactStream(tap, spec) for spec in tap.api.custom_streams)
+    streams.extend(PackStream(tap, spec) for spec in tap.api.pack_streams)
     return streams
 
 
-__all__ = ["MODEL_STREAMS", "CustomExactStream", "build_streams"]
+__all__ = ["MODEL_STREAMS", "CustomExactStream", "PackStream", "build_streams"]

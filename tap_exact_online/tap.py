@@ -101,8 +101,8 @@ TAP_SETTINGS = th.PropertiesList(
     th.Property(
         "custom_streams",
         th.ArrayType(th.ObjectType(additional_properties=True)),
-        description="Extra streams on any Exact endpoint (name, endpoint, primary_keys, "
-        "replication_key, select, write_endpoint).",
+        description="Extra streams on any endpoint of Exact's API reference, typed by it: "
+        "name and endpoint; optional select, primary_keys, replication_key, write_endpoint.",
     ),
     th.Property(
         "filters",

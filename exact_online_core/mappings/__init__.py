@@ -26,6 +26,7 @@ from exact_online_core.mappings.base import (
 )
 from exact_online_core.mappings.crm import GENERIC_COMPANY, GENERIC_CONTACT
 from exact_online_core.mappings.custom import (
+    CUSTOM_STREAMS,
     CustomStream,
     FieldMapping,
     field_maps,
@@ -52,6 +53,7 @@ __all__ = [
     "ACCOUNTING_INVOICE_ITEM",
     "ACCOUNTING_INVOICE_LINE_ITEM",
     "COMMON_PROPERTIES",
+    "CUSTOM_STREAMS",
     "DELETED_AT",
     "EXACT_TZ",
     "GENERIC_COMPANY",

@@ -20,6 +20,15 @@ from exact_online_core.mappings.base import (
     default_read_write,
     get_model,
 )
+from exact_online_core.reference_schema import (
+    closest,
+    default_replication,
+    default_select,
+    endpoint_of,
+    identity_key,
+    snake_case,
+)
+from exact_online_reference import Endpoint, reference
 
 FIELD_MAPPINGS = "field_mappings"
 CUSTOM_STREAMS = "custom_streams"
@@ -56,7 +65,12 @@ class FieldMapping:
 
 @dataclass(frozen=True)
 class CustomStream:
-    """An Exact endpoint exposed as a stream of raw Exact rows (``custom_streams``)."""
+    """An Exact endpoint exposed as a stream typed by Exact's API reference.
+
+    ``primary_keys``, ``select`` and ``replication_key`` hold Exact's property names.
+    ``rename``: records name each property by :func:`snake_case` and the key ``id`` (the
+    built-in pack); otherwise records keep Exact's names (``custom_streams``).
+    """
 
     name: str
     endpoint: str
@@ -65,11 +79,30 @@ class CustomStream:
     replication_key: str | None = None
     write_endpoint: str | None = None
     filters: tuple[str, ...] = ()
+    rename: bool = False
+
+    @property
+    def reference(self) -> Endpoint | None:
+        """The endpoint in Exact's API reference (None only for an unchecked endpoint)."""
+        return reference().endpoint(self.endpoint)
+
+    def out(self, exact: str) -> str:
+        """The record property for Exact's property ``exact``."""
+        if not self.rename:
+            return exact
+        if self.primary_keys == (exact,):
+            return "id"
+        return snake_case(exact)
 
     @property
     def key_properties(self) -> tuple[str, ...]:
         """The stream's primary key: the division first, as for every stream."""
-        return ("division", *self.primary_keys)
+        return ("division", *(self.out(k) for k in self.primary_keys))
+
+    @property
+    def replication_property(self) -> str | None:
+        """The record property the stream bookmarks on (None: full table)."""
+        return self.out(self.replication_key) if self.replication_key else None
 
     @property
     def filter(self) -> str | None:
@@ -204,22 +237,38 @@ def parse_custom_stream(entry: Any, index: int = 0) -> CustomStream:
     unknown = set(entry) - _STREAM_KEYS
     if unknown:
         raise _stream_error(f"{where}: unknown keys {sorted(unknown)}")
-    endpoint = _endpoint(where, "endpoint", entry.get("endpoint"))
-    select = _names(where, "select", entry.get("select"), required=True)
-    keys = _names(where, "primary_keys", entry.get("primary_keys"), required=True)
-    missing = [k for k in keys if k not in select]
-    if missing:
-        raise _stream_error(f"{where}: primary key {missing[0]} must also be in 'select'")
-    replication_key = entry.get("replication_key")
-    if replication_key is not None and (
-        not isinstance(replication_key, str) or replication_key not in select
-    ):
-        raise _stream_error(f"{where}: 'replication_key' must be one of the 'select' names")
+    endpoint = endpoint_of(CUSTOM_STREAMS, where,
+                           _endpoint(where, "endpoint", entry.get("endpoint")))
+    given = _names(where, "select", entry.get("select"), required=False)
+    keys = _names(where, "primary_keys", entry.get("primary_keys"), required=False)
+    if "primary_keys" in entry and not keys:
+        raise _stream_error(f"{where}: 'primary_keys' must be a non-empty list")
+    if given and keys:
+        missing = [k for k in keys if k not in given]
+        if missing:
+            raise _stream_error(f"{where}: primary key {missing[0]} must also be in 'select'")
+    keys = keys or identity_key(endpoint)
+    if "replication_key" in entry:
+        replication_key = entry.get("replication_key")
+        if replication_key is not None and (
+            not isinstance(replication_key, str) or (given and replication_key not in given)
+            or replication_key not in endpoint
+        ):
+            raise _stream_error(f"{where}: 'replication_key' must be one of the 'select' names")
+    else:
+        replication_key = default_replication(endpoint)
+    if given:  # the user's list, plus what the key and the bookmark need
+        wanted = (*given, *keys, *([replication_key] if replication_key else ()))
+    else:
+        wanted = (*keys, *default_select(endpoint))
+    select = tuple(dict.fromkeys(wanted))
+    _known(where, "select", endpoint, select)
     write_endpoint = entry.get("write_endpoint")
     if write_endpoint is not None:
         write_endpoint = _endpoint(where, "write_endpoint", write_endpoint)
         if write_endpoint.split("/", 1)[0].lower() in ("sync", "bulk"):
             raise _stream_error(f"{where}: 'write_endpoint' cannot be a read-only sync/bulk path")
+        write_endpoint = _writable(where, write_endpoint)
     filters = entry.get("filters")
     if isinstance(filters, str):
         filters = [filters]
@@ -229,13 +278,38 @@ def parse_custom_stream(entry: Any, index: int = 0) -> CustomStream:
         raise _stream_error(f"{where}: 'filters' must be an OData $filter string or a list")
     return CustomStream(
         name=name,
-        endpoint=endpoint,
+        endpoint=endpoint.path,
         primary_keys=keys,
         select=select,
         replication_key=replication_key,
         write_endpoint=write_endpoint,
         filters=tuple(f.strip() for f in filters or ()),
     )
+
+
+def _known(where: str, key: str, endpoint: Endpoint, names: tuple[str, ...]) -> None:
+    """Every name is a property of the endpoint, or an error suggesting the closest."""
+    for name in names:
+        if name not in endpoint:
+            near = closest(name, list(endpoint.names))
+            hint = f" (closest: {', '.join(near)})" if near else ""
+            raise _stream_error(
+                f"{where}: '{key}' names {name}, which Exact's {endpoint.path} does not have"
+                f"{hint}"
+            )
+
+
+def _writable(where: str, path: str) -> str:
+    found = reference().endpoint(path)
+    if found is None or not found.methods & {"POST", "PUT", "DELETE"}:
+        writable = [e.path for e in reference() if e.methods & {"POST", "PUT"}]
+        near = closest(path, writable)
+        hint = f"; closest: {', '.join(near)}" if near else ""
+        raise _stream_error(
+            f"{where}: 'write_endpoint' {path} is not a writable endpoint of Exact's API "
+            f"reference{hint}"
+        )
+    return found.path
 
 
 def parse_custom_streams(value: Any) -> tuple[CustomStream, ...]:

@@ -93,7 +93,10 @@ def _model(model: Model) -> str:
 
 
 def render() -> str:
-    return INTRO + "\n" + "\n\n".join(_model(m) for m in MODELS.values()) + "\n"
+    from exact_online_core.pack import render_pack
+
+    models = "\n\n".join(_model(m) for m in MODELS.values())
+    return INTRO + "\n" + models + "\n\n" + render_pack()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from exact_online_core.mappings.base import (
     get_model,
 )
 from exact_online_core.mappings.custom import CustomStream
+from exact_online_core.reference_schema import value_schema
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
 
@@ -79,23 +80,30 @@ def json_schema(model: Model | str, extra_fields: Iterable[FieldMap] = ()) -> di
 
 
 def custom_stream_schema(stream: CustomStream, *, deletions: bool = False) -> dict[str, Any]:
-    """A permissive draft-07 schema for a custom stream.
+    """A draft-07 schema for a custom (or pack) stream, typed by Exact's API reference.
 
-    Its rows are raw Exact rows and the endpoint is the user's choice, so the property types
-    are unknown: each selected property accepts any JSON value (``/Date()/`` values stay
-    strings). Only ``division`` (added by the tap, part of the key) is typed and required.
-    ``deletions``: Exact logs the endpoint's deletions, so ``_sdc_deleted_at`` is declared.
+    Each selected property has its Edm type's JSON type (Guid → string/uuid, DateTime →
+    date-time, Double → number, Int* → integer, Boolean → boolean, Collection → array of the
+    nested entity); a property the reference gives no type accepts any JSON value. The key
+    and ``division`` (added by the tap) are required and never null. ``deletions``: Exact logs
+    the endpoint's deletions, so ``_sdc_deleted_at`` is declared.
     """
+    endpoint = stream.reference
     properties: dict[str, Any] = {
         "division": {"type": "integer", "description": "Exact division code"}
     }
     for name in stream.select:
-        properties[name] = dict(ANY_JSON)
+        prop = endpoint.property(name) if endpoint is not None else None
+        key = name in stream.primary_keys
+        schema = value_schema(endpoint, prop, stream.rename, nullable=not key) \
+            if endpoint is not None and prop is not None else dict(ANY_JSON)
+        schema["description"] = f"Exact {name}"
+        properties[stream.out(name)] = schema
     if deletions:
         properties[DELETED_AT] = dict(DELETED_AT_SCHEMA)
     return {
         "$schema": DRAFT_07,
         "type": "object",
         "properties": properties,
-        "required": ["division", *stream.primary_keys],
+        "required": list(stream.key_properties),
     }

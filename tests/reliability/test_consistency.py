@@ -110,10 +110,10 @@ class Session:
         self.config = connector_settings(sandbox, where, max_retries=4, timeout=10,
                                          divisions=divisions, custom_streams=CUSTOM_STREAMS,
                                          **extra)
-        self.catalog = discover(self.config, {str(s["name"]) for s in CUSTOM_STREAMS}
-                                | set(MODEL_STREAMS))
+        selected = {str(s["name"]) for s in CUSTOM_STREAMS} | set(MODEL_STREAMS)
+        self.catalog = discover(self.config, selected)
         self.schemas = {s["tap_stream_id"]: set(s["schema"]["properties"])
-                        for s in self.catalog["streams"]}
+                        for s in self.catalog["streams"] if s["tap_stream_id"] in selected}
         self.exact = Exact(sandbox, rng, divisions)
         self.warehouse = Warehouse()
         self.state: dict[str, Any] | None = None

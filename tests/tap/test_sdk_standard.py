@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
@@ -30,8 +31,20 @@ CONFIG = {
     "divisions": [100001, 100002],
 }
 
+
+def _every_stream_selected() -> dict[str, Any]:
+    """The catalog with every stream selected, the pack's (not selected by default) too."""
+    catalog: dict[str, Any] = TapExactOnline(config=CONFIG).catalog_dict
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = True
+    return catalog
+
+
 TestTapExactOnline = get_tap_test_class(
     TapExactOnline,
     config=CONFIG,
     suite_config=SuiteConfig(max_records_limit=50),
+    catalog=_every_stream_selected(),
 )

@@ -1,0 +1,59 @@
+"""The real tap with one-line custom streams: typed records that validate against the schema
+the reference gives, and an endpoint the reference lacks stopping the tap with one error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import jsonschema
+
+from .helpers import TAP, TapRun, selected_catalog
+
+Config = Callable[..., Path]
+RunTap = Callable[..., TapRun]
+
+ONE_LINERS = [
+    {"name": "projects", "endpoint": "sync/Project/Projects"},
+    {"name": "journals", "endpoint": "financial/Journals"},
+    {"name": "gl_mappings", "endpoint": "financial/GLAccountClassificationMappings"},
+]
+
+
+def test_one_line_streams_emit_records_valid_against_their_typed_schema(
+    tap_config: Config, run_tap: RunTap
+) -> None:
+    config = tap_config(custom_streams=ONE_LINERS)
+    catalog = selected_catalog(json.loads(config.read_text()), {s["name"] for s in ONE_LINERS})
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.stderr[-3000:]
+    schemas = {m["stream"]: m for m in run.messages if m["type"] == "SCHEMA"}
+    for name in ("projects", "journals", "gl_mappings"):
+        schema = schemas[name]["schema"]
+        records = run.records(name)
+        assert records, name
+        assert schemas[name]["key_properties"] == ["division", "ID"]
+        validator = jsonschema.Draft7Validator(
+            schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+        for record in records:
+            validator.validate(record)
+    assert schemas["projects"]["bookmark_properties"] == ["Timestamp"]
+    assert schemas["journals"]["bookmark_properties"] == ["Modified"]
+    assert not schemas["gl_mappings"].get("bookmark_properties")
+
+
+def test_an_endpoint_the_reference_lacks_stops_the_tap_naming_it_and_the_closest(
+    tap_config: Config,
+) -> None:
+    config = tap_config(custom_streams=[{"name": "projects",
+                                         "endpoint": "sync/Projects/Projects"}])
+    done = subprocess.run([TAP, "--config", str(config), "--discover"], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr[-2000:]
+    assert "custom_streams" in errors[0] and "'sync/Projects/Projects'" in errors[0]
+    assert "closest: sync/Project/Projects" in errors[0]
