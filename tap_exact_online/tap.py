@@ -12,7 +12,6 @@ from typing import Any
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
@@ -30,6 +29,7 @@ from exact_online_core.version import DISTRIBUTION
 from tap_exact_online.client import ExactStream
 from tap_exact_online.deletions import DeletionFeed
 from tap_exact_online.metrics import request_metrics
+from tap_exact_online.output import SingerOutput
 from tap_exact_online.prefetch import Channel, Prefetch
 from tap_exact_online.state import state_problem
 from tap_exact_online.streams import build_streams
@@ -159,9 +159,9 @@ class TapExactOnline(Tap):
 
     name = "tap-exact-online"
     package_name = DISTRIBUTION
-    message_writer_class = MsgSpecWriter
-    """msgspec instead of simplejson for the Singer output: about 15 % of the tap's CPU
-    (singer-sdk[msgspec]; docs/benchmarks.md)."""
+    message_writer_class = SingerOutput
+    """msgspec instead of simplejson for the Singer output (singer-sdk[msgspec]), flushed at
+    each STATE instead of each record (output.py; docs/benchmarks.md)."""
     config_jsonschema = th.PropertiesList(
         *CONNECTION_SETTINGS.wrapped.values(), *TAP_SETTINGS.wrapped.values()
     ).to_dict()
