@@ -242,7 +242,11 @@ def read_sync(
     params = odata.build_params(select=select, filter=timestamp_filter(bookmark))
     unify = None
     for page in ctx.pages(model.read_path, params):
-        unify = unify or ctx.reader(model)
+        if unify is None and page.rows:  # a model that needs the division's currency asks
+            unify = ctx.reader(model)   # for it with its first row, never on an empty page
+        if unify is None:
+            yield RecordPage([], bookmark, {})
+            continue
         records = [unify(row) for row in page.rows]
         stamps = [stamp for record in records if (stamp := record[TIMESTAMP_PROPERTY])]
         bookmark = max(bookmark, *stamps) if stamps else bookmark
