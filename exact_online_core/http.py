@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import re
@@ -12,6 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
+import msgspec
 import requests
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
@@ -510,7 +510,14 @@ def _decode(response: requests.Response, method: str) -> Any:
         if method == "GET" and response.status_code != 204:
             raise ValueError("empty body")
         return None
-    return json.loads(content.decode("utf-8-sig"))
+    if content.startswith(_BOM):
+        content = content[len(_BOM):]
+    return _decoder.decode(content)  # msgspec.DecodeError is a ValueError
+
+
+_BOM = b"\xef\xbb\xbf"
+_decoder = msgspec.json.Decoder()
+"""msgspec reads JSON pages about twice as fast as ``json.loads`` into the same Python values."""
 
 
 def _never_connected(exc: Exception) -> bool:

@@ -136,6 +136,19 @@ class RateLimiter:
                 daily_reset=_dt(state.daily.reset),
             )
 
+    def now(self) -> float:
+        """The clock the budget is kept on (epoch seconds)."""
+        return self._clock()
+
+    def ready_at(self, division: int | None) -> float:
+        """0.0 when a call for ``division`` would go out now; else when its minute resets."""
+        now = self._clock()
+        with self._lock:
+            state = self._states.get(division)
+            if state is None or not state.minutely.spent(now):
+                return 0.0
+            return state.minutely.reset or 0.0
+
     # -- decisions --------------------------------------------------------------------------
 
     def before_call(self, division: int | None) -> None:

@@ -16,7 +16,7 @@ from exact_online_core.mappings import (
     Model,
     exact_instant,
     exact_select,
-    to_unified,
+    row_reader,
     utc_to_exact_local,
 )
 from exact_online_core.mappings.converters import READERS, parse_rfc3339
@@ -66,14 +66,16 @@ class ReadContext:
         return self.client.iter_pages(path, division=self.division, params=params)
 
     def unify(self, model: Model, row: Mapping[str, Any]) -> dict[str, Any]:
-        needs_context = any(f.read == "context" for f in model.fields)
-        return to_unified(
-            model,
-            row,
-            division=self.division,
-            extra_fields=self.extra(model),
-            context=self.context() if needs_context else None,
-        )
+        return self.reader(model)(row)
+
+    def reader(self, model: Model) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+        """Rows of ``model`` → unified records, compiled once (:func:`row_reader`)."""
+        read = row_reader(model, tuple(self.extra(model)))
+        division = self.division
+        if not any(f.read == "context" for f in model.fields):
+            return lambda row: read(row, division, None)
+        context = self.context()
+        return lambda row: read(row, division, context)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,12 +242,18 @@ def read_sync(
     """``sync/…?$filter=Timestamp gt {since}L``: one RecordPage per Exact page."""
     bookmark = timestamp_since(since)
     params = odata.build_params(select=select, filter=timestamp_filter(bookmark))
+    unify = None
     for page in ctx.pages(model.read_path, params):
-        records = []
-        for row in page.rows:
-            record = ctx.unify(model, row)
-            bookmark = max(bookmark, record[TIMESTAMP_PROPERTY] or 0)
-            records.append(trim(record, properties, (TIMESTAMP_PROPERTY,)))
+        if unify is None and page.rows:  # a model that needs the division's currency asks
+            unify = ctx.reader(model)   # for it with its first row, never on an empty page
+        if unify is None:
+            yield RecordPage([], bookmark, {})
+            continue
+        records = [unify(row) for row in page.rows]
+        stamps = [stamp for record in records if (stamp := record[TIMESTAMP_PROPERTY])]
+        bookmark = max(bookmark, *stamps) if stamps else bookmark
+        if properties is not None:
+            records = [trim(record, properties, (TIMESTAMP_PROPERTY,)) for record in records]
         yield RecordPage(records, bookmark, {})
 
 

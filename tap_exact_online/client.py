@@ -21,6 +21,7 @@ from typing_extensions import override
 
 from exact_online_core.api import RecordPage
 from exact_online_core.errors import DailyLimitExceededError
+from tap_exact_online.output import SingerOutput, plain_records
 from tap_exact_online.state import DELETED_SINCE, PARTITION_KEY
 
 if TYPE_CHECKING:
@@ -163,6 +164,40 @@ class ExactStream(Stream):
         # repeated state, and loaders that keep only a trailing STATE would then lose it.
         self._tap.write_message(StateMessage(value=self.tap_state))
         self.state_manager.is_flushed = True
+
+    # -- records ---------------------------------------------------------------------
+
+    @cached_property
+    def _plain_records(self) -> bool:
+        return plain_records(self)
+
+    @override
+    def _write_record_message(self, record: dict[str, Any]) -> None:
+        """The SDK's RECORD message, written straight when its per-record steps would not
+        change the record (output.py); through the SDK otherwise (stream maps, deselected
+        properties)."""
+        if not self._plain_records:
+            super()._write_record_message(record)
+            return
+        writer = self._tap.message_writer
+        assert isinstance(writer, SingerOutput)
+        writer.write_record(self.name, record, self._stream_version)
+        self.state_manager.is_flushed = False
+
+    @override
+    def _process_record(
+        self,
+        record: dict[str, Any],
+        child_context: Context | None = None,
+        partition_context: Context | None = None,
+    ) -> None:
+        """Records carry their division already, and these streams have no child streams."""
+        if self.child_streams:
+            super()._process_record(record, child_context, partition_context)
+            return
+        for key, value in (partition_context or {}).items():
+            if key not in record:
+                record[key] = value
 
     @cached_property
     def batch_mode(self) -> bool:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
-from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
@@ -19,6 +19,7 @@ from exact_online_core.api import ExactOnline, RecordPage
 from exact_online_core.config import REGIONS, ExactConfig
 from exact_online_core.console import InputFileError, run
 from exact_online_core.errors import (
+    ConfigError,
     DailyLimitExceededError,
     ExactError,
     PermissionDeniedError,
@@ -28,6 +29,8 @@ from exact_online_core.version import DISTRIBUTION
 from tap_exact_online.client import ExactStream
 from tap_exact_online.deletions import DeletionFeed
 from tap_exact_online.metrics import request_metrics
+from tap_exact_online.output import SingerOutput
+from tap_exact_online.prefetch import Channel, Prefetch
 from tap_exact_online.state import state_problem
 from tap_exact_online.streams import build_streams
 
@@ -86,6 +89,9 @@ CONNECTION_SETTINGS = th.PropertiesList(
     ),
 )
 
+DEFAULT_DIVISION_WORKERS = 4
+"""Divisions read at once by default: four minute budgets at work, a few pages each in memory."""
+
 TAP_SETTINGS = th.PropertiesList(
     th.Property(
         "start_date",
@@ -123,6 +129,13 @@ TAP_SETTINGS = th.PropertiesList(
         description="Skip a stream the app's scopes do not cover (with a warning) instead "
         "of failing.",
     ),
+    th.Property(
+        "division_workers",
+        th.IntegerType,
+        default=DEFAULT_DIVISION_WORKERS,
+        description="Divisions read at the same time (each has its own Exact call budget); "
+        "the output is the same as with 1, which reads one division after another.",
+    ),
     # The SDK honours this (capability activate-version) but does not declare it itself.
     th.Property(
         "emit_activate_version_messages",
@@ -146,9 +159,9 @@ class TapExactOnline(Tap):
 
     name = "tap-exact-online"
     package_name = DISTRIBUTION
-    message_writer_class = MsgSpecWriter
-    """msgspec instead of simplejson for the Singer output: about 15 % of the tap's CPU
-    (singer-sdk[msgspec]; docs/benchmarks.md)."""
+    message_writer_class = SingerOutput
+    """msgspec instead of simplejson for the Singer output (singer-sdk[msgspec]), flushed at
+    each STATE instead of each record (output.py; docs/benchmarks.md)."""
     config_jsonschema = th.PropertiesList(
         *CONNECTION_SETTINGS.wrapped.values(), *TAP_SETTINGS.wrapped.values()
     ).to_dict()
@@ -193,6 +206,17 @@ class TapExactOnline(Tap):
         value = self.config.get("start_date")
         return parse_date(value) if value else None
 
+    @cached_property
+    def division_workers(self) -> int:
+        """The ``division_workers`` setting (1: one division after another, no threads)."""
+        value = self.config.get("division_workers", DEFAULT_DIVISION_WORKERS)
+        if value is None:
+            return DEFAULT_DIVISION_WORKERS
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError("division_workers", f"must be a whole number of at least 1, "
+                              f"got {value!r}")
+        return value
+
     def filter_for(self, stream: str) -> str | None:
         filters = self.config.get("filters") or {}
         value = filters.get(stream)
@@ -233,6 +257,8 @@ class TapExactOnline(Tap):
         call when its page is small (the incremental case) and is kept for the sync.
         Deletions are read first, so a first sync can skip the ones it cannot see.
         """
+        if self.division_workers > 1 and len(self.divisions) > 1:
+            return self._opened_in_parallel()
         opened: dict[tuple[str, int], Iterator[RecordPage] | None] = {}
         refusals: list[str] = []
         for division in self.divisions:
@@ -251,6 +277,11 @@ class TapExactOnline(Tap):
                         unreachable = True
                     else:
                         refusals.append(self.api.refusal(stream.name, division, error).message)
+        self._refuse(refusals)
+        return opened
+
+    def _refuse(self, refusals: list[str]) -> None:
+        """Fail on refused streams, or warn and go on with skip_unauthorized_streams."""
         if refusals:
             if not self.config.get("skip_unauthorized_streams"):
                 raise ExactError(
@@ -261,6 +292,69 @@ class TapExactOnline(Tap):
                 )
             for message in refusals:
                 self.logger.warning("Skipping %s", message)
+
+    # -- divisions in parallel -----------------------------------------------------------------
+
+    @cached_property
+    def prefetch(self) -> Prefetch:
+        limiter = self.api.client.rate_limiter
+        return Prefetch(self.division_workers, limiter.ready_at, limiter.now)
+
+    def _opened_in_parallel(self) -> dict[tuple[str, int], Iterator[RecordPage] | None]:
+        """Like the sequential probe, with ``division_workers`` divisions at a time.
+
+        Every state partition is looked up here first, in the sequential order, so the
+        workers only read state and the STATE messages come out exactly as before. Then each
+        division's deletions and first pages are read in parallel (the permission probe,
+        before any record), and the workers go on reading every page ahead of the emitter.
+        """
+        selected = [s for s in self._exact_streams() if s.selected]
+        feed = self.deletion_feed
+        lazy: dict[int, list[tuple[ExactStream, Iterator[RecordPage]]]] = {}
+        for division in self.divisions:
+            for name in feed.streams:  # the order DeletionFeed.load asks in
+                self._deleted_bookmark(name, division)
+            lazy[division] = [(stream, stream.open_pages(division)) for stream in selected]
+        _ = self.start_date
+        prefetch = self.prefetch
+
+        def probe(division: int) -> tuple[list[tuple[Channel, Iterator[RecordPage]]], list[str]]:
+            refusals: list[str] = []
+            started: list[tuple[Channel, Iterator[RecordPage]]] = []
+            unreachable = self._load_deletions(division, refusals)
+            for stream, pages in lazy[division]:
+                if unreachable:
+                    break
+                try:
+                    first = next(pages, None)
+                except PermissionDeniedError as error:
+                    if _wrong_division(error):
+                        refusals.append(_unreachable(division, error))
+                        unreachable = True
+                    else:
+                        refusals.append(self.api.refusal(stream.name, division, error).message)
+                    continue
+                channel = prefetch.channel(stream.name, division)
+                if first is None:
+                    prefetch.end(channel)
+                else:
+                    prefetch.put(channel, first)
+                    started.append((channel, pages))
+                self._channels[(stream.name, division)] = channel
+            return started, refusals
+
+        self._channels: dict[tuple[str, int], Channel] = {}
+        with ThreadPoolExecutor(self.division_workers, "division-probe") as pool:
+            probed = list(pool.map(probe, self.divisions))
+        self._refuse([message for _, refusals in probed for message in refusals])
+        prefetch.start(zip(self.divisions, (started for started, _ in probed), strict=True))
+        opened: dict[tuple[str, int], Iterator[RecordPage] | None] = {}
+        for division in self.divisions:
+            for stream, _ in lazy[division]:
+                channel = self._channels.get((stream.name, division))
+                opened[(stream.name, division)] = (
+                    None if channel is None else prefetch.pages(channel)
+                )
         return opened
 
     def _load_deletions(self, division: int, refusals: list[str]) -> bool:
@@ -321,6 +415,8 @@ class TapExactOnline(Tap):
         self, stream: str, division: int, error: DailyLimitExceededError
     ) -> None:
         """Stop the whole run cleanly: state is already checkpointed page by page."""
+        if "prefetch" in self.__dict__:
+            self.prefetch.stop()
         self.logger.error(
             "Stopping: %s (stream %s, division %s). State is saved; run again after the reset "
             "to continue where this run stopped.",

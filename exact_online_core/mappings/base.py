@@ -9,7 +9,7 @@ functions below; the model modules (crm, organization, accounting) are tables.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -202,6 +202,92 @@ def to_unified(
     context: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One Exact row → one unified record (computed fields are left ``None``)."""
+    return row_reader(model, tuple(extra_fields))(exact_row, division, context)
+
+
+RowReader = Callable[[Mapping[str, Any], int, Mapping[str, Any] | None], dict[str, Any]]
+
+
+_ROW_READERS: dict[tuple[int, tuple[FieldMap, ...]], tuple[Model, RowReader]] = {}
+
+
+def row_reader(model: Model, extra_fields: tuple[FieldMap, ...] = ()) -> RowReader:
+    """:func:`_compile` once per (model, custom fields)."""
+    found = _ROW_READERS.get((id(model), extra_fields))
+    if found is None or found[0] is not model:
+        found = _ROW_READERS[(id(model), extra_fields)] = (model, _compile(model, extra_fields))
+    return found[1]
+
+
+def _compile(model: Model, extra_fields: tuple[FieldMap, ...]) -> RowReader:
+    """The model's table compiled once into one function per (model, custom fields).
+
+    Reads every row the way :func:`_to_unified` spells out, without looking converters up
+    by name or building a FieldMap per value; a value a converter refuses is read again by
+    :func:`_to_unified`, which raises the error naming the model, property and value.
+    """
+    identity = READERS["identity"]
+    steps: list[tuple[str, str, Callable[[Any], Any] | None]] = []
+    for f in (*model.fields, *extra_fields):
+        if f.read in SPECIAL_READERS:
+            steps.append((f.unified, "", None))  # keeps the property's place in the record
+        else:
+            reader = READERS[f.read]
+            steps.append((f.unified, f.exact or "", None if reader is identity else reader))
+    fields = (*model.fields, *extra_fields)
+    contextual = frozenset(f.unified for f in fields if f.read == "context")
+    nested = frozenset(f.unified for f in fields if f.read == "computed" and f.nested)
+    key_name, read_key = model.key, READERS[model.key_read]
+    read_instant = READERS["exact_datetime"]
+    division_from, deletions, timestamps = (
+        model.division_from, model.carries_deletions, model.has_timestamp)
+
+    def read(row: Mapping[str, Any], division: int, context: Mapping[str, Any] | None
+             ) -> dict[str, Any]:
+        get = row.get
+        key = get(key_name)
+        if key is None:
+            raise MalformedResponseError(f"{model.name}: Exact row has no {key_name}")
+        try:
+            own = get(division_from) if division_from else None
+            created, modified = get("Created"), get("Modified")
+            out: dict[str, Any] = {
+                "id": read_key(key),
+                "division": int(own) if own is not None else division,
+                "created_at": None if created is None else read_instant(created),
+                "updated_at": None if modified is None else read_instant(modified),
+            }
+            if deletions:
+                out[DELETED_AT] = None
+            if timestamps:
+                stamp = get("Timestamp")
+                out[TIMESTAMP_PROPERTY] = None if stamp is None else int(stamp)
+            for unified, exact, reader in steps:
+                if not exact:
+                    if unified in contextual:
+                        out[unified] = (context or {}).get(unified)
+                    else:
+                        out[unified] = [] if unified in nested else None
+                    continue
+                value = get(exact)
+                out[unified] = value if value is None or reader is None else reader(value)
+        except (TypeError, ValueError, MalformedResponseError):
+            return _to_unified(model, row, division=division, extra_fields=extra_fields,
+                               context=context)
+        return out
+
+    return read
+
+
+def _to_unified(
+    model: Model,
+    exact_row: Mapping[str, Any],
+    *,
+    division: int,
+    extra_fields: Iterable[FieldMap] = (),
+    context: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The table read field by field; raises naming the value a converter refuses."""
     key = exact_row.get(model.key)
     if key is None:
         raise MalformedResponseError(f"{model.name}: Exact row has no {model.key}")
@@ -391,6 +477,7 @@ __all__ = [
     "parse_rfc3339",
     "refuse_operation",
     "register",
+    "row_reader",
     "to_exact",
     "to_unified",
     "utc_to_exact_local",

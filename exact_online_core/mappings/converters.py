@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, cast
 
 import pendulum
@@ -91,12 +91,96 @@ def parse_rfc3339(value: str | datetime | date) -> datetime:
 
 
 def _read_datetime(value: Any) -> str | None:
+    if value.__class__ is str and value.startswith("/Date(") and value.endswith(")/"):
+        digits = value[6:-2]
+        if digits.isascii() and digits.isdigit():  # no zone of its own: Exact's wall clock
+            wall = int(digits)
+            if _ZONE_MIN_MS <= wall < _ZONE_MAX_MS:
+                offset = _offsets.get(wall // _DAY_MS, -1)
+                if offset == -1:
+                    offset = _wall_offset(wall)
+                text = _ms_to_rfc3339(wall - offset)
+                if text is not None:
+                    return text
     instant = exact_instant(value)
     return None if instant is None else _rfc3339(instant)
 
 
 def _read_date(value: Any) -> str | None:
+    if isinstance(value, str) and value.startswith("/Date(") and value.endswith(")/"):
+        digits = value[6:-2]
+        sign = max(digits.rfind("+"), digits.rfind("-"))
+        if sign > 0 and len(digits) - sign == 5:  # /Date(ms+0200)/: the zone never shifts it
+            digits = digits[:sign]
+        number = digits[1:] if digits.startswith("-") else digits
+        if number.isascii() and number.isdigit():
+            text = _ms_to_rfc3339(int(digits))
+            if text is not None:
+                return text
     return None if value is None or value == "" else _rfc3339(parse_date(value))
+
+
+# -- /Date(ms)/ without per-value datetime objects ----------------------------------------------
+#
+# The same results as exact_instant + _rfc3339 (tests/core/test_exact_timezone.py compares
+# them over every hour of decades): since 1977 Europe/Amsterdam changes its offset only on
+# whole wall-clock hours, so the offset of a wall-clock day is looked up once (and of each
+# hour on the two days a year it changes: the earlier offset where an autumn hour repeats,
+# the one before a spring gap), and the text of a day is built once.
+
+_HOUR_MS = 3_600_000
+_DAY_MS = 86_400_000
+_MIN_MS = -62_135_596_800_000 + _DAY_MS  # 0001-01-02: room for the zone's offset
+_MAX_MS = 253_402_300_799_999 - _DAY_MS  # 9999-12-30
+_ZONE_MIN_MS = 220_924_800_000  # 1977-01-01
+_ZONE_MAX_MS = 4_102_444_800_000  # 2100-01-01
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_offsets: dict[int, int] = {}  # per wall-clock day: its one offset, or -1
+_hour_offsets: dict[int, int] = {}
+_days: dict[int, str] = {}
+
+
+def _wall_offset(wall_ms: int) -> int:
+    """The zone's offset (ms) at a wall-clock instant: the day's, or the hour's on the days
+    the offset changes."""
+    day = wall_ms // _DAY_MS
+    offset = _offsets.get(day)
+    if offset is None:
+        first, last = _offset_at(day * 24), _offset_at(day * 24 + 23)
+        offset = _offsets[day] = first if first == last else -1  # -1: the day it changes
+    return _offset_at(wall_ms // _HOUR_MS) if offset == -1 else offset
+
+
+def _offset_at(hour: int) -> int:
+    """The zone's offset (ms) for a wall-clock hour counted from the epoch (cached)."""
+    offset = _hour_offsets.get(hour)
+    if offset is None:
+        wall = _EPOCH_NAIVE + timedelta(milliseconds=hour * _HOUR_MS)
+        delta = wall.replace(tzinfo=EXACT_TZ).utcoffset()
+        offset = _hour_offsets[hour] = int(delta.total_seconds() * 1000) if delta else 0
+    return offset
+
+
+def _ms_to_rfc3339(ms: int) -> str | None:
+    """UTC epoch milliseconds → ``YYYY-MM-DDTHH:MM:SS[.mmm]Z`` (None out of datetime's range)."""
+    if not _MIN_MS <= ms <= _MAX_MS:
+        return None
+    day, rest = divmod(ms, _DAY_MS)
+    text = _days.get(day)
+    if text is None:
+        text = _days[day] = (_EPOCH_NAIVE + timedelta(days=day)).strftime("%Y-%m-%dT")
+    if len(text) != 11:  # a year before 1000 prints short on some platforms
+        return None
+    minute, rest = divmod(rest, 60_000)
+    second, millis = divmod(rest, 1000)
+    if millis:
+        return text + _HOURS_MINUTES[minute] + _TWO_DIGITS[second] + _MILLIS[millis] + "Z"
+    return text + _HOURS_MINUTES[minute] + _TWO_DIGITS[second] + "Z"
+
+
+_TWO_DIGITS = [f"{n:02d}" for n in range(60)]
+_HOURS_MINUTES = [f"{n // 60:02d}:{n % 60:02d}:" for n in range(24 * 60)]
+_MILLIS = [f".{n:03d}" for n in range(1000)]
 
 
 def _write_date(value: Any) -> str:
