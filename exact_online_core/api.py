@@ -33,9 +33,11 @@ from exact_online_core.invoices_reader import (
     read_lines,
     sync_source,
 )
+from exact_online_core.items_reader import read_items
 from exact_online_core.lookups import find_filter, raw_literal
 from exact_online_core.mappings import (
     ACCOUNTING_INVOICE,
+    ACCOUNTING_INVOICE_ITEM,
     ACCOUNTING_INVOICE_LINE_ITEM,
     CUSTOM_STREAMS,
     DELETED_AT,
@@ -255,6 +257,8 @@ class ExactOnline:
         extra = self._extra_of(model.name)
         if model.read_kind == "sync" and not filter:
             select = exact_select(model, properties, extra, sync=True)
+            if model is ACCOUNTING_INVOICE_ITEM:
+                return read_items(ctx, since, select, properties)
             return read_sync(ctx, model, since, select, properties)
         path = BULK_PATHS.get(model.name, model.read_path)
         window = ModifiedWindow(instant_since(since, start_date), state, ctx.now)
