@@ -31,6 +31,7 @@ from exact_online_core.mappings import (
     group_receivables,
     invoice_to_unified,
 )
+from exact_online_core.mappings.base import FieldMap
 from exact_online_core.mappings.converters import parse_rfc3339
 from exact_online_core.readers import (
     LEGACY_SEEN_KEY,
@@ -51,6 +52,7 @@ from exact_online_core.readers import (
     trim,
     updated_at,
 )
+from exact_online_reference.recorded import served
 
 INVOICES = "salesinvoice/SalesInvoices"
 LINES = "salesinvoice/SalesInvoiceLines"
@@ -232,13 +234,24 @@ def read_invoices(
 def sync_source(ctx: ReadContext, since: int) -> PageSource:
     """The pages of ``sync/SalesInvoice/SalesInvoices`` after ``since``, with every property
     either invoice stream reads (header rows give invoices, line rows give lines)."""
+    extra = ctx.extra(ACCOUNTING_INVOICE)
     select = list(dict.fromkeys([
-        *exact_select(ACCOUNTING_INVOICE, None, ctx.extra(ACCOUNTING_INVOICE), sync=True),
+        *exact_select(ACCOUNTING_INVOICE, None, extra if sync_serves(extra) else (), sync=True),
         *exact_select(ACCOUNTING_INVOICE_LINE_ITEM, None, ctx.extra(ACCOUNTING_INVOICE_LINE_ITEM),
                       sync=True),
     ]))
     params = odata.build_params(select=select, filter=timestamp_filter(since))
     return lambda: ctx.pages(ACCOUNTING_INVOICE.read_path, params)
+
+
+def sync_serves(fields: Sequence[FieldMap]) -> bool:
+    """Exact's sync endpoint serves these (custom) invoice properties; when it does not,
+    invoice headers are read from ``salesinvoice/SalesInvoices`` instead of the header rows."""
+    if not fields:
+        return True
+    endpoint = served(ACCOUNTING_INVOICE.read_path)
+    names = set(endpoint.names) if endpoint is not None else set()
+    return all(name in names for f in fields for name in (f.exact, *f.select) if name)
 
 
 def _own_log(ctx: ReadContext, since: int | str | None) -> SyncLog:
@@ -263,7 +276,10 @@ def _synced(ctx: ReadContext, loader: InvoiceLoader, since: int | str | None,
         n = 0
         while log.page(n) is not None:
             if n == 0:
-                yield RecordPage([], start, {})  # the first call made: Exact has let us in
+                if builder.complete and loader.need_receivables:
+                    builder.all_receivables()  # before the first page is handed out: the
+                    # permission probe covers the receivables' scope too
+                yield RecordPage([], start, {})
             n += 1
         for touched in log.touched(start, INVOICES_A_PAGE):
             yield RecordPage(builder.build(dict(touched)), touched[-1][1], {})
@@ -285,6 +301,7 @@ class _InvoiceBuilder:
     def __init__(self, ctx: ReadContext, loader: InvoiceLoader, log: SyncLog) -> None:
         self.ctx, self.loader, self.log = ctx, loader, log
         self.complete = log.since == 0
+        self.headers_logged = sync_serves(ctx.extra(ACCOUNTING_INVOICE))
         self.line_extra = ctx.extra(ACCOUNTING_INVOICE_LINE_ITEM)
         self.line_select = list(dict.fromkeys([
             *plain_select(ACCOUNTING_INVOICE_LINE_ITEM, None, self.line_extra),
@@ -298,7 +315,7 @@ class _InvoiceBuilder:
         headers: dict[str, dict[str, Any]] = {}
         logged_lines: dict[str, list[dict[str, Any]]] = {}
         for key, rows in self.log.rows_of(keys).items():
-            heads = [r for r in rows if r.get("LineNumber") == 0]
+            heads = [r for r in rows if r.get("LineNumber") == 0 and self.headers_logged]
             if heads:
                 headers[key] = max(heads, key=lambda r: odata.parse_int64(r["Timestamp"]))
             logged_lines[key] = _current_lines(rows)
@@ -342,6 +359,10 @@ class _InvoiceBuilder:
             return {}
         if not self.complete:
             return {k: [dict(r) for r in v] for k, v in self.loader.receivables(keys).items()}
+        return self.all_receivables().get(keys)
+
+    def all_receivables(self) -> RowSpill:
+        """Every receivable, read once (a first sync), by the invoice it belongs to."""
         if self._receivables is None:
             spill = RowSpill()
             params = odata.build_params(select=RECEIVABLE_SELECT)
@@ -349,7 +370,7 @@ class _InvoiceBuilder:
                 spill.add((key, dict(row)) for key, rows in group_receivables(page.rows).items()
                           for row in rows)
             self._receivables = spill
-        return self._receivables.get(keys)
+        return self._receivables
 
     def close(self) -> None:
         if self._receivables is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from exact_online_core.invoice_log import SyncLogs
 from exact_online_core.invoices_reader import read_invoices, read_lines, sync_source
+from exact_online_core.mappings.base import FieldMap
 from exact_online_core.odata import Page
 from exact_online_core.readers import ReadContext, RecordPage
 
@@ -188,3 +189,23 @@ def test_invoices_and_lines_sharing_a_log_read_each_sync_page_once() -> None:
     lines, _ = records(read_lines(ctx, None, None, None, line_log))
     assert (len(invoices), len(lines), exact.sync_calls) == (2, 3, 2)
     assert line_log.closed
+
+
+def test_a_custom_invoice_field_the_sync_rows_lack_reads_headers_from_the_invoices() -> None:
+    exact = SyncedExact(FIRST_SYNC, {INVOICE_A: 2, INVOICE_B: 1})
+    shipping = FieldMap("shipping_method", "ShippingMethodCode", "string")
+    ctx = ReadContext(exact, DIVISION, {"accounting_invoice": (shipping,)},  # type: ignore[arg-type]
+                      datetime(2026, 6, 1, tzinfo=UTC), lambda: {"currency": "EUR"})
+    invoices, _ = records(read_invoices(ctx, None, None, None, None, None))
+    assert sorted(exact.read) == [INVOICE_A, INVOICE_B]
+    assert [r["id"] for r in invoices] == [INVOICE_A, INVOICE_B]
+    assert all("shipping_method" in r for r in invoices)
+
+
+def test_custom_invoice_fields_the_sync_rows_carry_still_come_from_the_header_rows() -> None:
+    exact = SyncedExact(FIRST_SYNC, {INVOICE_A: 2, INVOICE_B: 1})
+    reference = FieldMap("your_ref", "YourRef", "string")
+    ctx = ReadContext(exact, DIVISION, {"accounting_invoice": (reference,)},  # type: ignore[arg-type]
+                      datetime(2026, 6, 1, tzinfo=UTC), lambda: {"currency": "EUR"})
+    invoices, _ = records(read_invoices(ctx, None, None, None, None, None))
+    assert (exact.read, len(invoices)) == ([], 2)
