@@ -225,13 +225,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.invoices.split(",") if s.strip()]
     work = Path(tempfile.mkdtemp(prefix="exact-bench-invoices-"))
+    results: list[InvoiceResult] = []
     try:
-        results = [measure(n, work) for n in sizes]
+        for n in sizes:
+            results.append(measure(n, work))
+            Path(args.output).write_text(json.dumps(as_json(results), indent=2) + "\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()
     print(table(results))
-    Path(args.output).write_text(json.dumps(as_json(results), indent=2) + "\n")
     print(f"\nwritten: {args.output}")
     return 0
 

@@ -29,6 +29,7 @@ from exact_online_core.invoice_log import SyncLogs
 from exact_online_core.invoices_reader import (
     INVOICES,
     InvoiceLoader,
+    log_start,
     read_invoices,
     read_lines,
     sync_source,
@@ -246,7 +247,8 @@ class ExactOnline:
             return read_custom(ctx, custom, since, state, filter, start_date)
         model = get_model(stream)
         if model in (ACCOUNTING_INVOICE, ACCOUNTING_INVOICE_LINE_ITEM):
-            start = timestamp_since(since)
+            start = (log_start(since, state) if model is ACCOUNTING_INVOICE
+                     else timestamp_since(since))
             log = None if filter else self._invoice_logs.join(
                 division, model.name, start, sync_source(ctx, start))
             if model is ACCOUNTING_INVOICE:

@@ -1,16 +1,20 @@
-"""Sales invoices: sync rows say which changed, whole invoices come from the plain endpoint.
+"""Sales invoices and their lines from Exact's sync rows, at Exact's call floor.
 
-``sync/SalesInvoice/SalesInvoices`` has one row per line, and an invoice's rows are not
-contiguous in Timestamp order (lines saved at different times), so no page is known to hold
-all of an invoice's lines. The sync read therefore only selects ``InvoiceID``/``Timestamp``/
-``Modified``; each changed invoice is then read whole (header with the real
-``Description`` and totals, every line via ``$expand=SalesInvoiceLines``, its receivables),
-in batches of :data:`~exact_online_core.readers.BATCH` ids per call, once per run.
+``sync/SalesInvoice/SalesInvoices`` has a header row per invoice (LineNumber 0, the header's
+fields and amounts) and a row per line; a change restamps the header row and the changed
+line. Both invoice streams read those pages once per division and run, through a shared
+:class:`~exact_online_core.invoice_log.SyncLog` (a temporary SQLite file): the line stream
+emits the line rows; the invoice stream, once every page is read, builds each touched
+invoice from its header row, its lines and its receivables, 1000 invoices a page. On a
+first sync the log holds every line and the receivables are read once in full
+(``bulk/Cashflow/Receivables``); later, the lines of the touched invoices are looked up in
+``bulk/SalesInvoice/SalesInvoiceLines`` and the receivables of the processed ones in
+``bulk/Cashflow/Receivables``, as many invoice ids a call as the URL takes.
 
 Payments change the receivable only. Before the sync pages, receivables modified since
-``state["receivables_since"]`` are read once (``bulk/Cashflow/Receivables``); invoices among
-them that the sync pages did not bring are re-read and emitted afterwards, and a final page
-carries the new ``receivables_since``.
+``state["receivables_since"]`` are read once; invoices among them that the sync pages did
+not bring are re-read whole (``salesinvoice/SalesInvoices``, lines expanded) and emitted
+afterwards, and a final page carries the new ``receivables_since``.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ NEEDED = frozenset({"status", "total_amount", "due_at", "line_items"})
 PROCESSED = 50
 SPECIAL_LINES = frozenset({0, 9999})
 INVOICES_A_PAGE = 1000
+FIRST_SYNC = "first_sync_unfinished"
+"""State key: true while a sync read from Timestamp 0 has invoices left to emit."""
 
 
 def _key(value: Any) -> str:
@@ -218,7 +224,7 @@ def read_invoices(
     pages = (
         _filtered(ctx, loader, since, state, start_date)
         if user_filter
-        else _synced(ctx, loader, since, log or _own_log(ctx, since))
+        else _synced(ctx, loader, since, log or _own_log(ctx, log_start(since, state)))
     )
     for page in pages:
         for record in page.records:
@@ -254,6 +260,13 @@ def sync_serves(fields: Sequence[FieldMap]) -> bool:
     return all(name in names for f in fields for name in (f.exact, *f.select) if name)
 
 
+def log_start(since: int | str | None, state: Mapping[str, Any] | None) -> int:
+    """Where the invoice stream's sync read starts: its bookmark, or 0 while a first sync is
+    unfinished (a resumed first sync reads every row again, Exact's floor once more, rather
+    than look up the lines of every invoice it has yet to emit)."""
+    return 0 if (state or {}).get(FIRST_SYNC) else timestamp_since(since)
+
+
 def _own_log(ctx: ReadContext, since: int | str | None) -> SyncLog:
     start = timestamp_since(since)
     return SyncLog(sync_source(ctx, start), start)
@@ -272,6 +285,7 @@ def _synced(ctx: ReadContext, loader: InvoiceLoader, since: int | str | None,
     """
     start = timestamp_since(since)
     builder = _InvoiceBuilder(ctx, loader, log)
+    first = {FIRST_SYNC: True} if builder.complete else {}
     try:
         n = 0
         while log.page(n) is not None:
@@ -279,10 +293,14 @@ def _synced(ctx: ReadContext, loader: InvoiceLoader, since: int | str | None,
                 if builder.complete and loader.need_receivables:
                     builder.all_receivables()  # before the first page is handed out: the
                     # permission probe covers the receivables' scope too
-                yield RecordPage([], start, {})
+                yield RecordPage([], start, first)
             n += 1
+        bookmark = start
         for touched in log.touched(start, INVOICES_A_PAGE):
-            yield RecordPage(builder.build(dict(touched)), touched[-1][1], {})
+            bookmark = touched[-1][1]
+            yield RecordPage(builder.build(dict(touched)), bookmark, first)
+        if first:
+            yield RecordPage([], bookmark, {FIRST_SYNC: False})
     finally:
         builder.close()
         log.finish(ACCOUNTING_INVOICE.name)

@@ -14,6 +14,9 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
+from exact_online_core import invoices_reader
 from exact_online_core.invoice_log import SyncLogs
 from exact_online_core.invoices_reader import read_invoices, read_lines, sync_source
 from exact_online_core.mappings.base import FieldMap
@@ -209,3 +212,19 @@ def test_custom_invoice_fields_the_sync_rows_carry_still_come_from_the_header_ro
                       datetime(2026, 6, 1, tzinfo=UTC), lambda: {"currency": "EUR"})
     invoices, _ = records(read_invoices(ctx, None, None, None, None, None))
     assert (exact.read, len(invoices)) == ([], 2)
+
+
+def test_a_resumed_first_sync_reads_from_the_start_and_looks_nothing_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(invoices_reader, "INVOICES_A_PAGE", 1)  # one invoice a page
+    pages = list(read_invoices(context(SyncedExact(FIRST_SYNC, {INVOICE_A: 2, INVOICE_B: 1})),
+                               None, None, None, None, None))
+    stopped = next(p for p in pages if p.records)  # the run stops after invoice A's page
+    assert stopped.state == {invoices_reader.FIRST_SYNC: True}
+    exact = SyncedExact(FIRST_SYNC, {INVOICE_A: 2, INVOICE_B: 1})
+    resumed = list(read_invoices(context(exact), stopped.bookmark, stopped.state, None, None,
+                                 None))
+    assert [r["id"] for p in resumed for r in p.records] == [INVOICE_B]
+    assert (exact.read, exact.line_lookups) == ([], [])
+    assert resumed[-1].state[invoices_reader.FIRST_SYNC] is False
