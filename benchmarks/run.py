@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/run.py                      # 10k, 100k and 1M rows
     .venv/bin/python benchmarks/run.py --sizes 10000        # a quick run
+    .venv/bin/python benchmarks/run.py --invoices 10000,100000   # invoices: 100k takes minutes
 
 For each size the sandbox runs in its own process with that many rows in division 100001
 (half accounts, 30 % contacts, 20 % items, plus the small default invoices), and:
@@ -18,7 +19,10 @@ Once per run, the target writes records to one division under Exact's 60 calls/m
 sandbox's scaled clock (in process, so its waits follow the sandbox clock): writes per
 minute as a fraction of the budget, and the 429 answers the sandbox counted.
 
-Prints a table and writes ``benchmarks/results.json``.
+Then the invoice-heavy sizes (``--invoices``, default 10,000; see ``benchmarks/invoices.py``):
+calls of a full, a no-change and a 100-changed-invoices sync against Exact's floor.
+
+Prints a table and writes ``benchmarks/results.json`` (and ``benchmarks/invoices.json``).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import invoices  # noqa: E402
 from exact_online_sandbox.server import Sandbox  # noqa: E402
 from tests.reliability.scaled_clock import SandboxClock, patched_core_clock  # noqa: E402
 
@@ -449,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "results.json"))
     parser.add_argument("--target-records", type=int, default=300,
                         help="records the target writes (0: skip the target)")
+    parser.add_argument("--invoices", default="10000",
+                        help="comma-separated invoice counts for the invoice benchmark "
+                        "(default: %(default)s; empty: skip it)")
     parser.add_argument("--target-scale", type=float, default=10.0,
                         help="sandbox seconds per real second for the target run")
     args = parser.parse_args(argv)
@@ -458,6 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for rows in sizes:
             report.sizes.append(measure_size(rows, work))
+        invoice_sizes = [int(s) for s in args.invoices.replace("_", "").split(",") if s.strip()]
+        invoice_results = [invoices.measure(n, work) for n in invoice_sizes]
         if args.target_records > 0:
             print(f"  target: {args.target_records} creates at 60 calls/min ...", flush=True)
             report.target = measure_target(args.target_records, args.target_scale, work)
@@ -467,6 +477,12 @@ def main(argv: list[str] | None = None) -> int:
     print(table(report))
     Path(args.output).write_text(json.dumps(asdict(report), indent=2) + "\n")
     print(f"\nwritten: {args.output}")
+    if invoice_results:
+        print()
+        print(invoices.table(invoice_results))
+        written = Path(args.output).with_name("invoices.json")
+        written.write_text(json.dumps(invoices.as_json(invoice_results), indent=2) + "\n")
+        print(f"\nwritten: {written}")
     return 0
 
 

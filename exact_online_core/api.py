@@ -25,15 +25,20 @@ from exact_online_core.errors import (
     ValidationError,
 )
 from exact_online_core.http import ExactClient
+from exact_online_core.invoice_log import SyncLogs
 from exact_online_core.invoices_reader import (
     INVOICES,
     InvoiceLoader,
+    log_start,
     read_invoices,
     read_lines,
+    sync_source,
 )
+from exact_online_core.items_reader import read_items
 from exact_online_core.lookups import find_filter, raw_literal
 from exact_online_core.mappings import (
     ACCOUNTING_INVOICE,
+    ACCOUNTING_INVOICE_ITEM,
     ACCOUNTING_INVOICE_LINE_ITEM,
     CUSTOM_STREAMS,
     DELETED_AT,
@@ -66,6 +71,7 @@ from exact_online_core.readers import (
     read_full,
     read_modified,
     read_sync,
+    timestamp_since,
     trim,
     updated_at,
 )
@@ -130,8 +136,10 @@ class ExactOnline:
         self._divisions: dict[int, dict[str, Any]] = {}
         self._processed: set[tuple[int, str]] = set()
         self._writer = Writer(self.client, self._extra_of, self._processed)
+        self._invoice_logs = SyncLogs()
 
     def close(self) -> None:
+        self._invoice_logs.close()
         if self._owns_client:
             self.client.close()
 
@@ -238,15 +246,21 @@ class ExactOnline:
         if custom is not None:
             return read_custom(ctx, custom, since, state, filter, start_date)
         model = get_model(stream)
-        if model is ACCOUNTING_INVOICE:
-            return read_invoices(ctx, since, state, properties, filter, start_date)
-        if model is ACCOUNTING_INVOICE_LINE_ITEM:
-            return read_lines(ctx, since, properties, filter)
+        if model in (ACCOUNTING_INVOICE, ACCOUNTING_INVOICE_LINE_ITEM):
+            start = (log_start(since, state) if model is ACCOUNTING_INVOICE
+                     else timestamp_since(since))
+            log = None if filter else self._invoice_logs.join(
+                division, model.name, start, sync_source(ctx, start))
+            if model is ACCOUNTING_INVOICE:
+                return read_invoices(ctx, since, state, properties, filter, start_date, log)
+            return read_lines(ctx, since, properties, filter, log)
         if model is GENERIC_WORKSPACE:
             return self._read_workspace(ctx, properties, filter)
         extra = self._extra_of(model.name)
         if model.read_kind == "sync" and not filter:
             select = exact_select(model, properties, extra, sync=True)
+            if model is ACCOUNTING_INVOICE_ITEM:
+                return read_items(ctx, since, select, properties)
             return read_sync(ctx, model, since, select, properties)
         path = BULK_PATHS.get(model.name, model.read_path)
         window = ModifiedWindow(instant_since(since, start_date), state, ctx.now)

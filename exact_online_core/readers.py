@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from exact_online_core import odata
 from exact_online_core.http import ExactClient
@@ -208,6 +209,29 @@ def trim(
 def chunks(values: Sequence[str], size: int = BATCH) -> Iterator[Sequence[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+FILTER_BUDGET = 1800
+"""Characters of an encoded ``$filter`` of keys: the whole query string stays under IIS's
+default 2048 (Exact runs on IIS), with room for ``$select``."""
+
+
+def key_batches(name: str, keys: Sequence[str], budget: int = FILTER_BUDGET
+                ) -> Iterator[odata.Expr]:
+    """``K eq guid'a' or K eq guid'b' or …`` filters over ``keys``, as many keys a filter as
+    fit in ``budget`` characters once URL-encoded (the per-call look-up of many rows)."""
+    batch: list[str] = []
+    size = 0
+    for key in keys:
+        term = str(odata.eq(name, odata.guid(key)))
+        cost = len(quote(term, safe="$,'():/@")) + len("%20or%20")
+        if batch and size + cost > budget:
+            yield odata.Expr(" or ".join(batch))
+            batch, size = [], 0
+        batch.append(term)
+        size += cost
+    if batch:
+        yield odata.Expr(" or ".join(batch))
 
 
 def key_filter(name: str, keys: Iterable[str]) -> odata.Expr:

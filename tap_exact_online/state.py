@@ -60,6 +60,7 @@ VALUE_CHECKS: Mapping[str, tuple[Callable[[Any], bool], str]] = {
     "receivables_seen": (_seen, "an object of receivable ids"),
     "seen_since_bookmark": (_seen, "an object of row ids"),
     "seen_at_bookmark": (_seen, "a list of row ids"),
+    "first_sync_unfinished": (lambda v: isinstance(v, bool), "true or false"),
 }
 
 FOREIGN = ("this state was not written by tap-exact-online (another tap's?). Give this "

@@ -97,8 +97,8 @@ ACCOUNTING_INVOICE_ITEM = register(
                 "price", "StandardSalesPrice", "number", read="decimal", write="decimal",
                 description="Standard sales price. Exact serves it on logistics/Items and "
                 "bulk/Logistics/Items but not on sync/Logistics/Items, so incremental reads "
-                "leave it null; it is written as the item's sales price "
-                "(logistics/SalesItemPrices).",
+                "take it from bulk/Logistics/Items (by ID, or all at once on a first sync); "
+                "it is written as the item's sales price (logistics/SalesItemPrices).",
             ),
             FieldMap(
                 "currency", None, "string", read="context", write=None, writable=False,

@@ -42,8 +42,9 @@ behaviour decided:
 - The connector asks Exact only for what its API reference (`exact_online_reference`) says
   an endpoint serves. An item's `price` is `StandardSalesPrice`: read-only on
   `logistics/Items`, so it is written as the item's sales price (`logistics/SalesItemPrices`),
-  and not served by `sync/Logistics/Items`, so incremental reads leave it null (filtered reads
-  from `bulk/Logistics/Items` and single reads fill it). An invoice's `issued_at`
+  and not served by `sync/Logistics/Items`, so incremental reads take it from
+  `bulk/Logistics/Items` (by ID for a few changed items, every item's once on a first sync).
+  An invoice's `issued_at`
   (`InvoiceDate`) is taken on create only.
 """
 

@@ -14,7 +14,12 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from exact_online_core.invoices_reader import read_invoices, read_lines
+import pytest
+
+from exact_online_core import invoices_reader
+from exact_online_core.invoice_log import SyncLogs
+from exact_online_core.invoices_reader import read_invoices, read_lines, sync_source
+from exact_online_core.mappings.base import FieldMap
 from exact_online_core.odata import Page
 from exact_online_core.readers import ReadContext, RecordPage
 
@@ -65,6 +70,8 @@ class SyncedExact:
     def __init__(self, pages: list[list[dict[str, Any]]], invoices: dict[str, int]) -> None:
         self.pages, self.invoices = pages, invoices
         self.read: list[str] = []
+        self.line_lookups: list[list[str]] = []
+        self.sync_calls = 0
 
     def iter_pages(self, path: str, *, division: int | None = None,
                    params: Mapping[str, str] | None = None) -> Iterator[Page]:
@@ -74,12 +81,19 @@ class SyncedExact:
             pages = [[r for r in page if r["Timestamp"] > since] for page in self.pages]
             pages = [page for page in pages if page] or [[]]
             for n, rows in enumerate(pages):
+                self.sync_calls += 1
                 yield Page(rows, "next" if n + 1 < len(pages) else None)
         elif path == "salesinvoice/SalesInvoices":
             ids = re.findall(r"InvoiceID eq guid'([0-9a-f-]+)'", flt)
             self.read += ids
             yield Page([plain_invoice(i, self.invoices[i]) for i in ids if i in self.invoices],
                        None)
+        elif path == "bulk/SalesInvoice/SalesInvoiceLines":
+            ids = re.findall(r"InvoiceID eq guid'([0-9a-f-]+)'", flt)
+            self.line_lookups.append(ids)
+            yield Page([line for i in ids if i in self.invoices
+                        for line in plain_invoice(i, self.invoices[i])["SalesInvoiceLines"][
+                            "results"]], None)
         else:
             assert path == "bulk/Cashflow/Receivables", path
             yield Page([], None)
@@ -132,20 +146,21 @@ def test_a_page_of_header_rows_only_moves_the_line_bookmark() -> None:
     assert (lines, bookmark) == ([], 106)
 
 
-def test_invoice_stream_reads_each_invoice_once_from_its_header_and_line_rows() -> None:
+def test_first_sync_builds_each_invoice_once_from_its_rows_without_reading_invoices() -> None:
     exact = SyncedExact(FIRST_SYNC, {INVOICE_A: 2, INVOICE_B: 1})
     invoices, bookmark = records(read_invoices(context(exact), None, None, None, None, None))
     assert [r["id"] for r in invoices] == [INVOICE_A, INVOICE_B]
-    assert sorted(exact.read) == [INVOICE_A, INVOICE_B]
+    assert (exact.read, exact.line_lookups, exact.sync_calls) == ([], [], 2)
     assert bookmark == 105
 
 
-def test_invoice_amounts_and_lines_come_from_the_invoice_itself() -> None:
+def test_invoice_amounts_come_from_the_header_row_and_lines_from_the_line_rows() -> None:
     exact = SyncedExact(FIRST_SYNC, {INVOICE_A: 2, INVOICE_B: 1})
     invoices, _ = records(read_invoices(context(exact), None, None, None, None, None))
     first = invoices[0]
-    assert (first["pre_tax_amount"], first["total_amount"]) == (200.0, 242.0)
+    assert (first["pre_tax_amount"], first["total_amount"]) == (300.0, 363.0)
     assert [line["line_number"] for line in first["line_items"]] == [1, 2]
+    assert [line["total_amount"] for line in first["line_items"]] == [100.0, 100.0]
 
 
 def test_a_header_row_and_its_line_row_on_two_pages_read_the_invoice_once() -> None:
@@ -154,5 +169,62 @@ def test_a_header_row_and_its_line_row_on_two_pages_read_the_invoice_once() -> N
     exact = SyncedExact([*FIRST_SYNC, *straddling], {INVOICE_A: 2, INVOICE_B: 1})
     invoices, bookmark = records(read_invoices(context(exact), 105, None, None, None, None))
     assert sorted(r["id"] for r in invoices) == [INVOICE_A, INVOICE_B]
-    assert sorted(exact.read) == [INVOICE_A, INVOICE_B]
     assert bookmark == 112
+
+
+def test_an_incremental_read_looks_up_the_lines_of_all_changed_invoices_in_one_call() -> None:
+    changed = [[header_row(INVOICE_A, 106), line_row(INVOICE_A, 2, 107, quantity=3.0),
+                header_row(INVOICE_B, 108)]]
+    exact = SyncedExact([*FIRST_SYNC, *changed], {INVOICE_A: 2, INVOICE_B: 1})
+    invoices, _ = records(read_invoices(context(exact), 105, None, None, None, None))
+    assert [len(r["line_items"]) for r in invoices] == [2, 1]
+    assert sorted(map(sorted, exact.line_lookups)) == [sorted([INVOICE_A, INVOICE_B])]
+    assert exact.read == []
+
+
+def test_invoices_and_lines_sharing_a_log_read_each_sync_page_once() -> None:
+    exact = SyncedExact(FIRST_SYNC, {INVOICE_A: 2, INVOICE_B: 1})
+    ctx = context(exact)
+    logs = SyncLogs()
+    invoice_log = logs.join(DIVISION, "accounting_invoice", 0, sync_source(ctx, 0))
+    line_log = logs.join(DIVISION, "accounting_invoice_line_item", 0, sync_source(ctx, 0))
+    invoices, _ = records(read_invoices(ctx, None, None, None, None, None, invoice_log))
+    lines, _ = records(read_lines(ctx, None, None, None, line_log))
+    assert (len(invoices), len(lines), exact.sync_calls) == (2, 3, 2)
+    assert line_log.closed
+
+
+def test_a_custom_invoice_field_the_sync_rows_lack_reads_headers_from_the_invoices() -> None:
+    exact = SyncedExact(FIRST_SYNC, {INVOICE_A: 2, INVOICE_B: 1})
+    shipping = FieldMap("shipping_method", "ShippingMethodCode", "string")
+    ctx = ReadContext(exact, DIVISION, {"accounting_invoice": (shipping,)},  # type: ignore[arg-type]
+                      datetime(2026, 6, 1, tzinfo=UTC), lambda: {"currency": "EUR"})
+    invoices, _ = records(read_invoices(ctx, None, None, None, None, None))
+    assert sorted(exact.read) == [INVOICE_A, INVOICE_B]
+    assert [r["id"] for r in invoices] == [INVOICE_A, INVOICE_B]
+    assert all("shipping_method" in r for r in invoices)
+
+
+def test_custom_invoice_fields_the_sync_rows_carry_still_come_from_the_header_rows() -> None:
+    exact = SyncedExact(FIRST_SYNC, {INVOICE_A: 2, INVOICE_B: 1})
+    reference = FieldMap("your_ref", "YourRef", "string")
+    ctx = ReadContext(exact, DIVISION, {"accounting_invoice": (reference,)},  # type: ignore[arg-type]
+                      datetime(2026, 6, 1, tzinfo=UTC), lambda: {"currency": "EUR"})
+    invoices, _ = records(read_invoices(ctx, None, None, None, None, None))
+    assert (exact.read, len(invoices)) == ([], 2)
+
+
+def test_a_resumed_first_sync_reads_from_the_start_and_looks_nothing_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(invoices_reader, "INVOICES_A_PAGE", 1)  # one invoice a page
+    pages = list(read_invoices(context(SyncedExact(FIRST_SYNC, {INVOICE_A: 2, INVOICE_B: 1})),
+                               None, None, None, None, None))
+    stopped = next(p for p in pages if p.records)  # the run stops after invoice A's page
+    assert stopped.state == {invoices_reader.FIRST_SYNC: True}
+    exact = SyncedExact(FIRST_SYNC, {INVOICE_A: 2, INVOICE_B: 1})
+    resumed = list(read_invoices(context(exact), stopped.bookmark, stopped.state, None, None,
+                                 None))
+    assert [r["id"] for p in resumed for r in p.records] == [INVOICE_B]
+    assert (exact.read, exact.line_lookups) == ([], [])
+    assert resumed[-1].state[invoices_reader.FIRST_SYNC] is False

@@ -134,3 +134,21 @@ def test_sandbox_figures_are_sandbox_results() -> None:
                           f"{thousands(run['select_rows_per_cpu_s'])}")
         assert row[4] == f"{round(run['peak_rss_mb'])} MB"
         assert row[5] == f"{round(run['rss_after_mb'])} MB"
+
+
+def test_invoice_table_is_the_invoices_file() -> None:
+    invoices = json.loads((ROOT / "benchmarks" / "invoices.json").read_text())
+    rows = table_rows(DOC, "| invoices | sync rows |")
+    assert [row[0] for row in rows] == [thousands(run["invoices"]) for run in invoices]
+    for row, run in zip(rows, invoices, strict=True):
+        full = run["full"]["calls"]
+        assert row[1:] == [
+            thousands(run["sync_rows"]), thousands(run["receivables"]),
+            str(full.get("GET sync/SalesInvoice/SalesInvoices", 0)),
+            str(full.get("GET bulk/Cashflow/Receivables", 0)),
+            str(sum(full.values())), str(run["floor"]), f"{run['ratio']:.2f}",
+            str(sum(run["no_change"]["calls"].values())),
+            str(sum(run["changed"]["calls"].values())),
+            f"{run['full']['seconds']:.1f}", f"{run['full']['cpu_seconds']:.1f}",
+            f"{run['full']['peak_rss_mb']:.0f} MB",
+        ]
