@@ -10,7 +10,9 @@ from pathlib import Path
 
 import jsonschema
 
-from .helpers import TAP, TapRun, selected_catalog
+from exact_online_sandbox.server import Sandbox
+
+from .helpers import TAP, TapRun, rest, rows_of, selected_catalog
 
 Config = Callable[..., Path]
 RunTap = Callable[..., TapRun]
@@ -57,3 +59,32 @@ def test_an_endpoint_the_reference_lacks_stops_the_tap_naming_it_and_the_closest
     assert len(errors) == 1, done.stderr[-2000:]
     assert "custom_streams" in errors[0] and "'sync/Projects/Projects'" in errors[0]
     assert "closest: sync/Project/Projects" in errors[0]
+
+
+def test_an_expanded_collection_continued_at_a_nested_next_arrives_whole(
+    sandbox: Sandbox, tap_config: Config, run_tap: RunTap
+) -> None:
+    sandbox.set_limits(minutely=100000, daily=100000)
+    (entry,) = rows_of(rest(sandbox, "GET", "purchaseentry/PurchaseEntries", params={
+        "$select": "Supplier,Journal,PurchaseEntryLines", "$expand": "PurchaseEntryLines",
+        "$top": "1"}))
+    gl_account = entry["PurchaseEntryLines"]["results"][0]["GLAccount"]
+    created = rest(sandbox, "POST", "purchaseentry/PurchaseEntries", json={
+        "Supplier": entry["Supplier"], "Journal": entry["Journal"],
+        "PurchaseEntryLines": [{"GLAccount": gl_account, "AmountFC": float(n),
+                                "Description": f"line {n}"} for n in range(1, 66)]})
+    entry_id = created.json()["d"]["EntryID"]
+    expanded = rest(sandbox, "GET", f"purchaseentry/PurchaseEntries(guid'{entry_id}')",
+                    params={"$expand": "PurchaseEntryLines"}).json()["d"]["PurchaseEntryLines"]
+    assert len(expanded["results"]) == 60 and expanded["__next"]  # Exact pages it at 60
+
+    stream = {"name": "entries", "endpoint": "purchaseentry/PurchaseEntries",
+              "select": ["EntryID", "PurchaseEntryLines"]}
+    config = tap_config(custom_streams=[stream], divisions=[100001])
+    run = run_tap(config, catalog=selected_catalog(json.loads(config.read_text()), {"entries"}))
+    assert run.returncode == 0, run.stderr[-3000:]
+    (record,) = [r for r in run.records("entries") if r["EntryID"] == entry_id]
+    lines = record["PurchaseEntryLines"]
+    assert sorted(line["Description"] for line in lines) == sorted(
+        f"line {n}" for n in range(1, 66))
+    assert len({line["ID"] for line in lines}) == 65
