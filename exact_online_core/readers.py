@@ -405,8 +405,11 @@ def read_custom(
     state: Mapping[str, Any] | None,
     user_filter: str | None,
     start_date: datetime | None,
+    properties: Collection[str] | None = None,
 ) -> Iterator[RecordPage]:
-    """A custom stream: Timestamp → like sync, Modified → windowed, anything else → full."""
+    """A custom stream: Timestamp → like sync, Modified → windowed, anything else → full;
+    ``properties`` (the catalog's selection) narrows its ``$select``."""
+    stream = stream.narrowed(properties)
     base = combine(stream.filter, user_filter) if user_filter else stream.filter
     stamp_key = stream.out("Timestamp")
     modified_key = stream.out("Modified")

@@ -160,3 +160,10 @@ def test_update_with_a_read_only_property_is_refused_before_any_call() -> None:
 ])
 def test_the_naming_rule_is_snake_case_of_exacts_name(exact: str, snake: str) -> None:
     assert snake_case(exact) == snake
+
+
+def test_a_catalog_selection_narrows_the_select_but_keeps_the_key_and_the_bookmark() -> None:
+    stream = one({"name": "journals", "endpoint": "financial/Journals"})
+    narrowed = stream.narrowed({"Code", "division"})
+    assert narrowed.select == ("ID", "Code", "Modified")
+    assert stream.narrowed(None) is stream

@@ -7,15 +7,21 @@ import json
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import jsonschema
+import pytest
 
+from exact_online_core.pack import pack_stream
 from exact_online_sandbox.server import Sandbox
+from tap_exact_online.tap import TapExactOnline
 
 from .helpers import TAP, TapRun, rest, rows_of, selected_catalog
 
 Config = Callable[..., Path]
 RunTap = Callable[..., TapRun]
+PACK_JOURNALS = pack_stream("financial/Journals")
 
 ONE_LINERS = [
     {"name": "projects", "endpoint": "sync/Project/Projects"},
@@ -88,3 +94,31 @@ def test_an_expanded_collection_continued_at_a_nested_next_arrives_whole(
     assert sorted(line["Description"] for line in lines) == sorted(
         f"line {n}" for n in range(1, 66))
     assert len({line["ID"] for line in lines}) == 65
+
+
+def test_a_property_deselected_in_the_catalog_leaves_exacts_select_and_the_records(
+    sandbox: Sandbox, settings: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sandbox.set_limits(minutely=100000, daily=100000)
+    config = {**settings, "divisions": [100001]}
+    catalog = TapExactOnline(config=config).catalog_dict
+    for stream in catalog["streams"]:
+        journals = stream["tap_stream_id"] == "exact_journals"
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = journals
+            elif journals and entry["breadcrumb"][-1] == "description":
+                entry["metadata"]["selected"] = False  # the others left unset: selected
+    tap = TapExactOnline(config=config, catalog=catalog)
+    asked: list[str] = []
+    tap.api.client.session.hooks["response"].append(
+        lambda response, *args, **kwargs: asked.append(response.url))
+    tap.sync_all()
+
+    selects = [parse_qs(urlsplit(url).query)["$select"][0].split(",") for url in asked
+               if urlsplit(url).path.endswith("/financial/Journals")]
+    assert selects and "Description" in PACK_JOURNALS.select  # asked for unless deselected
+    assert all("Description" not in s and "Code" in s and "ID" in s for s in selects)
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    records = [m["record"] for m in out if m["type"] == "RECORD"]
+    assert records and all("description" not in r and "code" in r for r in records)
