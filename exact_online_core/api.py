@@ -244,7 +244,7 @@ class ExactOnline:
         ctx = self._ctx(division)
         custom = self.custom_stream(stream)
         if custom is not None:
-            return read_custom(ctx, custom, since, state, filter, start_date)
+            return read_custom(ctx, custom, since, state, filter, start_date, properties)
         model = get_model(stream)
         if model in (ACCOUNTING_INVOICE, ACCOUNTING_INVOICE_LINE_ITEM):
             start = (log_start(since, state) if model is ACCOUNTING_INVOICE

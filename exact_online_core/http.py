@@ -153,7 +153,15 @@ class ExactClient:
     ) -> Iterator[Page]:
         """Pages of a collection, following ``__next`` one page at a time (only on our host)."""
         url, division, endpoint = self._target(path, division)
-        url = _with_params(url, params)
+        yield from self._follow(_with_params(url, params), division, endpoint)
+
+    def iter_next_pages(self, next_url: str, *, division: int, endpoint: str) -> Iterator[Page]:
+        """Pages from an absolute ``__next`` link on (an expanded collection's nested one, which
+        Exact pages at 60), checked like any ``__next``; ``endpoint`` names it in errors."""
+        self._check_next(next_url, _ctx("GET", endpoint, division))
+        yield from self._follow(next_url, division, endpoint)
+
+    def _follow(self, url: str, division: int | None, endpoint: str) -> Iterator[Page]:
         get_ctx = _ctx("GET", endpoint, division)
         seen: set[str] = set()
         while True:

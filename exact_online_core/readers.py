@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from exact_online_core import odata
+from exact_online_core.errors import MalformedResponseError
 from exact_online_core.http import ExactClient
 from exact_online_core.mappings import (
     TIMESTAMP_PROPERTY,
@@ -338,11 +339,17 @@ def raw_value(name: str, value: Any) -> Any:
     return value
 
 
+NextRows = Callable[[str, str], Iterable[Mapping[str, Any]]]
+"""Reads the rest of an expanded collection: (its nested ``__next`` URL, the property) → rows."""
+
+
 def custom_record(
-    row: Mapping[str, Any], division: int, stream: CustomStream | None = None
+    row: Mapping[str, Any], division: int, stream: CustomStream | None = None,
+    rest: NextRows | None = None,
 ) -> dict[str, Any]:
     """A raw Exact row as a record of ``stream``: values typed by Exact's API reference
-    (Edm.Int64 strings → integers, ``/Date()/`` → RFC 3339, expanded collections → lists),
+    (Edm.Int64 strings → integers, ``/Date()/`` → RFC 3339, expanded collections → lists,
+    read whole through ``rest`` where Exact continues one at a nested ``__next``),
     properties named by the stream, ``division`` added."""
     endpoint = stream.reference if stream is not None else None
     out: dict[str, Any] = {}
@@ -350,7 +357,7 @@ def custom_record(
         prop = endpoint.property(name) if endpoint is not None else None
         key = stream.out(name) if stream is not None else name
         if prop is not None and prop.is_collection:
-            out[key] = _nested(stream, endpoint, prop, value)  # type: ignore[arg-type]
+            out[key] = _nested(stream, endpoint, prop, value, rest)  # type: ignore[arg-type]
         elif prop is not None and prop.type == "Int64" and isinstance(value, str):
             out[key] = odata.parse_int64(value)
         else:
@@ -360,10 +367,18 @@ def custom_record(
 
 
 def _nested(stream: CustomStream, endpoint: Endpoint, prop: Property,
-            value: Any) -> list[dict[str, Any]] | None:
+            value: Any, rest: NextRows | None) -> list[dict[str, Any]] | None:
     rows = value.get("results") if isinstance(value, Mapping) else value
     if not isinstance(rows, list):
         return None  # {"__deferred": ...}: not expanded
+    next_url = value.get("__next") if isinstance(value, Mapping) else None
+    if next_url:  # Exact pages an expanded collection at 60: the rest is at its __next
+        if rest is None:
+            raise MalformedResponseError(
+                f"{stream.name}: the expanded {prop.name} continues at a nested __next that "
+                "this read cannot follow; refused rather than cut short"
+            )
+        rows = [*rows, *(odata.strip_metadata(dict(r)) for r in rest(str(next_url), prop.name))]
     nested = nested_endpoint(endpoint, prop)
     child = replace(stream, endpoint=nested.path, primary_keys=()) if nested else None
     records = [custom_record(r, 0, child) for r in rows if isinstance(r, Mapping)]
@@ -390,14 +405,22 @@ def read_custom(
     state: Mapping[str, Any] | None,
     user_filter: str | None,
     start_date: datetime | None,
+    properties: Collection[str] | None = None,
 ) -> Iterator[RecordPage]:
-    """A custom stream: Timestamp → like sync, Modified → windowed, anything else → full."""
+    """A custom stream: Timestamp → like sync, Modified → windowed, anything else → full;
+    ``properties`` (the catalog's selection) narrows its ``$select``."""
+    stream = stream.narrowed(properties)
     base = combine(stream.filter, user_filter) if user_filter else stream.filter
     stamp_key = stream.out("Timestamp")
     modified_key = stream.out("Modified")
 
+    def rest(next_url: str, prop: str) -> Iterator[dict[str, Any]]:
+        where = f"{stream.endpoint} ({prop})"
+        for page in ctx.client.iter_next_pages(next_url, division=ctx.division, endpoint=where):
+            yield from page.rows
+
     def convert(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [custom_record(r, ctx.division, stream) for r in rows]
+        return [custom_record(r, ctx.division, stream, rest) for r in rows]
 
     if stream.replication_key == "Timestamp":
         bookmark = timestamp_since(since)

@@ -97,7 +97,11 @@ class CustomExactStream(ExactStream):
         self.deletes = custom_deleted_type(spec) is not None
 
     def selected_properties(self) -> list[str] | None:
-        return None  # custom streams always fetch their configured select list
+        """The record properties the catalog selects, as the SDK resolves them (a property
+        the catalog leaves unset follows its stream); they narrow Exact's ``$select``."""
+        names = list(self.schema["properties"])
+        selected = [name for name in names if self.mask[("properties", name)]]
+        return None if len(selected) == len(names) else selected
 
 
 class PackStream(CustomExactStream):

@@ -8,8 +8,8 @@ a :class:`FieldMap` column of the model) and :class:`CustomStream`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, cast, get_args
 
 from exact_online_core.errors import ConfigError, ValidationError
@@ -103,6 +103,16 @@ class CustomStream:
     def replication_property(self) -> str | None:
         """The record property the stream bookmarks on (None: full table)."""
         return self.out(self.replication_key) if self.replication_key else None
+
+    def narrowed(self, properties: Collection[str] | None) -> CustomStream:
+        """The stream reading only the record ``properties`` a catalog selects (Exact's
+        ``$select`` narrows with it); the key and the bookmark are always read."""
+        if properties is None:
+            return self
+        wanted = set(properties)
+        always = {*self.primary_keys, *([self.replication_key] if self.replication_key else ())}
+        select = tuple(n for n in self.select if n in always or self.out(n) in wanted)
+        return self if select == self.select else replace(self, select=select)
 
     @property
     def filter(self) -> str | None:

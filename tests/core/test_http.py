@@ -212,6 +212,17 @@ def test_next_to_another_host_is_refused(client: ExactClient, mock: rm.Mocker) -
     assert evil.call_count == 0
 
 
+def test_a_nested_next_to_another_host_is_refused_before_any_call(
+    client: ExactClient, mock: rm.Mocker
+) -> None:
+    evil = mock.get("https://evil.example/api/v1/1/x/Lines", json=collection([]))
+    pages = client.iter_next_pages("https://evil.example/api/v1/1/x/Lines", division=DIV,
+                                   endpoint="x/Entries (Lines)")
+    with pytest.raises(MalformedResponseError, match="another host") as caught:
+        list(pages)
+    assert evil.call_count == 0 and "x/Entries (Lines)" in str(caught.value)
+
+
 def test_next_with_another_scheme_is_refused(client: ExactClient, mock: rm.Mocker) -> None:
     plain = ACCOUNTS.replace("https://", "http://")
     mock.get(ACCOUNTS, json=collection([{"ID": 1}], plain + "?$skip=1"))

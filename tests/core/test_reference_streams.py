@@ -8,7 +8,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from exact_online_core.errors import ConfigError, ValidationError
+from exact_online_core.errors import ConfigError, MalformedResponseError, ValidationError
 from exact_online_core.mappings import custom_stream_schema, parse_custom_streams
 from exact_online_core.readers import custom_record
 from exact_online_core.reference_schema import check_write, snake_case
@@ -77,6 +77,17 @@ def test_records_are_typed_and_validate_against_the_schema() -> None:
     assert record["ID"] == 1001  # Edm.Int64 arrives as a JSON string
     jsonschema.validate(record, custom_stream_schema(stream),
                         format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+
+
+def test_an_expanded_collection_with_a_nested_next_and_no_way_to_follow_it_is_refused() -> None:
+    stream = one({"name": "entries", "endpoint": "purchaseentry/PurchaseEntries",
+                  "select": ["EntryID", "PurchaseEntryLines"]})
+    row = {"EntryID": "0208e749-2603-5193-b9d7-e7ee6dda0820", "PurchaseEntryLines": {
+        "results": [{"ID": "1208e749-2603-5193-b9d7-e7ee6dda0820"}],
+        "__next": "https://start.exactonline.nl/api/v1/1/purchaseentry/x?$skiptoken=1"}}
+    with pytest.raises(MalformedResponseError, match=r"entries: the expanded "
+                                                     r"PurchaseEntryLines continues"):
+        custom_record(row, 100001, stream)
 
 
 def test_unknown_endpoint_is_named_with_the_closest_endpoints() -> None:
@@ -149,3 +160,10 @@ def test_update_with_a_read_only_property_is_refused_before_any_call() -> None:
 ])
 def test_the_naming_rule_is_snake_case_of_exacts_name(exact: str, snake: str) -> None:
     assert snake_case(exact) == snake
+
+
+def test_a_catalog_selection_narrows_the_select_but_keeps_the_key_and_the_bookmark() -> None:
+    stream = one({"name": "journals", "endpoint": "financial/Journals"})
+    narrowed = stream.narrowed({"Code", "division"})
+    assert narrowed.select == ("ID", "Code", "Modified")
+    assert stream.narrowed(None) is stream

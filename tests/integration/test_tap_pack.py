@@ -8,6 +8,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,27 @@ def data_records(run: TapRun, stream: str) -> list[dict[str, Any]]:
     return [r for r in run.records(stream) if not r.get("_sdc_deleted_at")]
 
 
+def assert_conforms(name: str, schema: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """What singer-sdk's standard stream tests check, for every record of one pack stream: a
+    valid schema, records valid against it (uuid formats too) with no property it lacks,
+    date-times that parse, and a primary key that is unique and never null."""
+    jsonschema.Draft7Validator.check_schema(schema)
+    validator = jsonschema.Draft7Validator(
+        schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    properties = schema["properties"]
+    dates = [p for p, s in properties.items() if s.get("format") == "date-time"]
+    assert records, name
+    for record in records:
+        validator.validate(record)
+        assert set(record) <= set(properties), (name, set(record) - set(properties))
+        for prop in dates:
+            if record.get(prop) is not None:
+                datetime.fromisoformat(record[prop])
+    keys = [(r["division"], r["id"]) for r in records]
+    assert None not in {k for key in keys for k in key}, name
+    assert len(set(keys)) == len(keys), name
+
+
 @pytest.fixture
 def pack_run(sandbox: Sandbox, tap_config: Config, tmp_path: Path) -> tuple[Path, Path]:
     sandbox.set_limits(minutely=100000, daily=100000, page_size=PAGE,
@@ -70,10 +92,7 @@ def test_pack_syncs_in_full_at_the_call_floor_then_incrementally_with_deletions(
     for name, path in STREAMS.items():
         assert schemas[name]["key_properties"] == ["division", "id"], name
         records = data_records(first, name)
-        validator = jsonschema.Draft7Validator(
-            schemas[name]["schema"], format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
-        for record in records:
-            validator.validate(record)
+        assert_conforms(name, schemas[name]["schema"], records)
         per_division = Counter(r["division"] for r in records)
         floor[name] = sum(max(1, math.ceil(per_division[d] / page_size(path)))
                           for d in DIVISIONS)

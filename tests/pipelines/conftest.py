@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import pytest
 
 from exact_online_sandbox.server import Sandbox
 
-from .helpers import ROOT, Pipeline, Warehouse
+from .helpers import ROOT, Pipeline, Warehouse, pipeline_for
 
 
 @pytest.fixture(scope="session")
@@ -75,29 +74,6 @@ def pipeline(
     request: pytest.FixtureRequest,
 ) -> Iterator[Pipeline]:
     """`meltano run` in the project root, dev environment, aimed at this test's sandbox."""
-    name = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40]
-    schema = f"t_{name}_{uuid.uuid4().hex[:6]}"
-    env = {
-        **os.environ,
-        "MELTANO_ENVIRONMENT": "dev",
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "MELTANO_DATABASE_URI": f"sqlite:///{tmp_path / 'meltano.db'}",
-        "TAP_EXACT_ONLINE_BASE_URL": sandbox_process.base_url,
-        "TAP_EXACT_ONLINE_REDIRECT_URI": sandbox_process.redirect_uri,
-        "TAP_EXACT_ONLINE_REFRESH_TOKEN": sandbox_process.mint_refresh_token(),
-        "TAP_EXACT_ONLINE_TOKEN_STORE": str(tmp_path / "tokens.json"),
-        **warehouse.env(schema),
-    }
-    # The developer's own shell may carry settings; the tests decide every one of them.
-    for key in list(env):
-        if key.startswith(("TAP_EXACT_ONLINE_", "TARGET_POSTGRES_")) and key not in {
-            "TAP_EXACT_ONLINE_BASE_URL",
-            "TAP_EXACT_ONLINE_REDIRECT_URI",
-            "TAP_EXACT_ONLINE_REFRESH_TOKEN",
-            "TAP_EXACT_ONLINE_TOKEN_STORE",
-            *warehouse.env(schema),
-        }:
-            del env[key]
-    pipe = Pipeline(env=env, sandbox=sandbox_process, warehouse=warehouse, schema=schema)
+    pipe = pipeline_for(sandbox_process, warehouse, tmp_path, request.node.name)
     yield pipe
-    warehouse.sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    warehouse.sql(f'DROP SCHEMA IF EXISTS "{pipe.schema}" CASCADE')

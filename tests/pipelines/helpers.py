@@ -5,8 +5,10 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +131,35 @@ class Pipeline:
         return sorted(
             (row["division"], row["id"]) for row in self.rows(table, "division, id", where)
         )
+
+
+def pipeline_for(sandbox: Sandbox, warehouse: Warehouse, tmp: Path, name: str) -> Pipeline:
+    """`meltano run` in the project root, dev environment, aimed at ``sandbox``, with its own
+    Meltano system database and token store under ``tmp`` and its own PostgreSQL schema."""
+    name = re.sub(r"[^a-z0-9]+", "_", name.lower())[:40]
+    schema = f"t_{name}_{uuid.uuid4().hex[:6]}"
+    env = {
+        **os.environ,
+        "MELTANO_ENVIRONMENT": "dev",
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_DATABASE_URI": f"sqlite:///{tmp / 'meltano.db'}",
+        "TAP_EXACT_ONLINE_BASE_URL": sandbox.base_url,
+        "TAP_EXACT_ONLINE_REDIRECT_URI": sandbox.redirect_uri,
+        "TAP_EXACT_ONLINE_REFRESH_TOKEN": sandbox.mint_refresh_token(),
+        "TAP_EXACT_ONLINE_TOKEN_STORE": str(tmp / "tokens.json"),
+        **warehouse.env(schema),
+    }
+    # The developer's own shell may carry settings; the tests decide every one of them.
+    for key in list(env):
+        if key.startswith(("TAP_EXACT_ONLINE_", "TARGET_POSTGRES_")) and key not in {
+            "TAP_EXACT_ONLINE_BASE_URL",
+            "TAP_EXACT_ONLINE_REDIRECT_URI",
+            "TAP_EXACT_ONLINE_REFRESH_TOKEN",
+            "TAP_EXACT_ONLINE_TOKEN_STORE",
+            *warehouse.env(schema),
+        }:
+            del env[key]
+    return Pipeline(env=env, sandbox=sandbox, warehouse=warehouse, schema=schema)
 
 
 def rows_of(body: Any) -> list[Any]:
