@@ -23,6 +23,7 @@ from typing import Any
 from exact_online_core.auth import broker_from_config
 from exact_online_core.config import ExactConfig
 from exact_online_core.http import ExactClient
+from exact_online_core.odata import parse_collection
 from exact_online_sandbox.server import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,7 +67,7 @@ def make_changes(sandbox: Sandbox) -> None:
         accounts = client.get(
             "crm/Accounts", division=DIVISION, params={"$select": "ID,Name", "$top": "2"}
         )
-        for account in accounts["d"]["results"]:
+        for account in parse_collection(accounts).rows:
             client.put(
                 f"crm/Accounts(guid'{account['ID']}')",
                 {"Name": account["Name"] + " (renamed)"},
@@ -76,7 +77,7 @@ def make_changes(sandbox: Sandbox) -> None:
         contacts = client.get(
             "crm/Contacts", division=DIVISION, params={"$select": "ID,FullName", "$top": "1"}
         )
-        contact = contacts["d"]["results"][0]
+        contact = parse_collection(contacts).rows[0]
         client.delete(f"crm/Contacts(guid'{contact['ID']}')", division=DIVISION)
         print(f"   deleted contact {contact['FullName']!r}")
         open_items = client.get(
@@ -88,7 +89,7 @@ def make_changes(sandbox: Sandbox) -> None:
                 "$top": "1",
             },
         )
-        for item in open_items["d"]["results"]:
+        for item in parse_collection(open_items).rows:
             sandbox.book_payment(DIVISION, item["TransactionEntryID"])
             print(f"   booked a payment of {item['AmountFC']} on invoice {item['InvoiceNumber']}")
 
