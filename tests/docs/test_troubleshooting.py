@@ -35,11 +35,12 @@ def documented(prefix: str) -> str:
     rows = "\n".join(line for line in troubleshooting().splitlines() if line.startswith("|"))
     found = re.search(rf"`({re.escape(prefix)}[^`]*)`", rows)
     assert found, f"README Troubleshooting shows no `{prefix}...` message"
-    # Which call and stream meet the limit first depends on the data, the reset time on the
-    # day; the wording does not.
-    variable = re.compile(rf"({RESETS.pattern}|(?<=GET )[\w/]+|(?<=stream )\w+)")
-    return "".join(r"\S+" if variable.fullmatch(part) else re.escape(part)
-                   for part in variable.split(found.group(1)))
+    # Which call, stream and division meet the limit first depends on the data and on which
+    # division worker reads ahead first, the reset time on the day; the wording does not.
+    variable = re.compile(
+        rf"({RESETS.pattern}|(?<=GET )[\w/]+|(?<=stream )\w+|(?<=division )\d+)")
+    parts = variable.split(found.group(1))  # one group: the odd parts are the variable ones
+    return "".join(r"\S+" if i % 2 else re.escape(part) for i, part in enumerate(parts))
 
 
 def run_tap(sandbox: Sandbox, tmp_path: Path, daily: int) -> subprocess.CompletedProcess[str]:
