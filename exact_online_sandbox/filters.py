@@ -342,27 +342,3 @@ def compile_filter(
         raise ExactApiError(400, "This $filter parameter is not supported for this resource")
     node = _Parser(text, fields, type_name, columns or {}, allowed).parse()
     return node.sql, list(node.params)
-
-
-def compile_orderby(
-    text: str, fields: Mapping[str, FieldType], *, type_name: str,
-    columns: Mapping[str, str] | None = None,
-) -> tuple[str, list[Any]]:
-    """``$orderby=Name desc, Code`` → (SQL ORDER BY list without the keyword, params)."""
-    parts: list[str] = []
-    params: list[Any] = []
-    for raw in text.split(","):
-        words = raw.split()
-        if not words or len(words) > 2 or (len(words) == 2 and words[1] not in ("asc", "desc")):
-            raise ExactApiError(400, f"Syntax error in $orderby '{text}'.")
-        name = words[0]
-        if name not in fields:
-            raise ExactApiError(400, f"No property '{name}' exists in type '{type_name}'.")
-        column = (columns or {}).get(name)
-        direction = "DESC" if len(words) == 2 and words[1] == "desc" else "ASC"
-        if column:
-            parts.append(f"{column} {direction}")
-        else:
-            parts.append(f"json_extract(data, ?) {direction}")
-            params.append(f"$.{name}")
-    return ", ".join(parts), params

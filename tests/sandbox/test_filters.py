@@ -8,7 +8,8 @@ import pytest
 
 from exact_online_sandbox.entities import ENTITIES
 from exact_online_sandbox.errors import ExactApiError
-from exact_online_sandbox.filters import compile_filter, compile_orderby, parse_datetime_ms
+from exact_online_sandbox.filters import compile_filter, parse_datetime_ms
+from exact_online_sandbox.paging import order_sql, parse_orderby
 from exact_online_sandbox.store import Store
 
 ACCOUNTS = ENTITIES["Accounts"]
@@ -163,9 +164,9 @@ def test_params_carry_values_never_the_sql_text() -> None:
 
 
 def test_orderby_compiles_directions_and_rejects_unknown_fields() -> None:
-    sql, params = compile_orderby("Name desc, Timestamp", ACCOUNTS.fields,
-                                  type_name=ACCOUNTS.type_name, columns=COLUMNS)
+    sql, params = order_sql(parse_orderby("Name desc, Timestamp", ACCOUNTS.fields,
+                                          ACCOUNTS.type_name, COLUMNS))
     assert sql == "json_extract(data, ?) DESC, ts ASC"
     assert params == ["$.Name"]
     with pytest.raises(ExactApiError):
-        compile_orderby("Nope", ACCOUNTS.fields, type_name=ACCOUNTS.type_name)
+        parse_orderby("Nope", ACCOUNTS.fields, ACCOUNTS.type_name, {})
