@@ -159,11 +159,12 @@ class ExactStream(Stream):
         """Store a page-safe bookmark (and extra state) after the page's ``records`` records;
         a STATE follows when the tap's cadence says so (checkpoints.py)."""
         state = self.get_context_state(context)
+        changes: dict[str, Any] = {}
         if bookmark is not None and self.replication_key:
-            state["replication_key"] = self.replication_key
-            state["replication_key_value"] = bookmark
-        if extra:
-            state.update(extra)
+            changes["replication_key"] = self.replication_key
+            changes["replication_key_value"] = bookmark
+        changes.update(extra or {})
+        state.update(changes)  # in one step: a STATE written on SIGTERM sees all or none
         _ = self.stream_state
         cadence = self.exact_tap.state_cadence
         cadence.covered(records)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from exact_online_sandbox.server import Sandbox
 
 DIVISIONS = 36
 STREAMS = {"generic_company": "crm/Accounts", "generic_contact": "crm/Contacts"}
-ROWS = 12  # per stream and division: two sync pages of 6
+ROWS = 12  # per stream and division: two sync pages of PAGE rows
+PAGE = 6
 SIZE = {"accounts": ROWS, "contacts": ROWS, "items": 0, "invoices": 0, "projects": 0,
         "deleted": 0, "generic": 0, "sales_orders": 0, "quotations": 0,
         "purchase_entries": 0, "purchase_invoices": 0, "purchase_orders": 0}
@@ -54,7 +56,7 @@ def sandbox() -> Iterator[Sandbox]:
                 **seeding.DIVISIONS[100002], "Hid": code - 100000,
                 "Description": f"Sandbox Administratie {code}"})
         with Sandbox(seed=16, size=SIZE) as sb:
-            sb.set_limits(page_size=6, minutely=10**6, daily=10**7)
+            sb.set_limits(page_size=PAGE, minutely=10**6, daily=10**7)
             yield sb
 
 
@@ -93,8 +95,9 @@ class Output:
 
 
 def tap(work: Path, divisions: int, *, state: dict[str, Any] | None = None,
-        stop_after_records: int | None = None) -> Output:
-    """The tap over the first ``divisions`` divisions; SIGKILLed after that many records."""
+        stop_after_records: int | None = None, stop_with: int = signal.SIGKILL) -> Output:
+    """The tap over the first ``divisions`` divisions; after that many records sent
+    ``stop_with`` (SIGKILL: its output ends there; SIGTERM: what it writes then is read)."""
     config = {**json.loads((work / "config.json").read_text()),
               "divisions": list(division_codes(divisions))}
     config_path = work / f"config-{divisions}.json"
@@ -114,8 +117,10 @@ def tap(work: Path, divisions: int, *, state: dict[str, Any] | None = None,
             output.lines.append(line)
             output.messages.append(json.loads(line))
             records += output.messages[-1]["type"] == "RECORD"
-            if stop_after_records is not None and records >= stop_after_records:
-                break
+            if stop_after_records is not None and records == stop_after_records:
+                proc.send_signal(stop_with)
+                if stop_with == signal.SIGKILL:
+                    break
     finally:
         proc.kill()
         proc.wait(timeout=60)
@@ -160,5 +165,19 @@ def test_a_run_killed_between_states_resumes_to_every_row_resending_none_committ
     sent = killed.keys(upto=killed.last_state)  # what a target has committed
     assert 0 < len(sent) < stop_at, "killed with records after the last STATE"
     resumed = tap(setup, DIVISIONS, state=killed.messages[killed.last_state]["value"])
+    assert not sent & resumed.keys(), "a committed record sent again"
+    assert sent | resumed.keys() == every_row(sandbox, DIVISIONS)
+
+
+def test_a_run_stopped_by_sigterm_ends_with_a_state_covering_all_but_the_page_in_flight(
+    sandbox: Sandbox, setup: Path
+) -> None:
+    total = len(STREAMS) * ROWS * DIVISIONS
+    stop_at = random.Random(17).randint(total // 4, total * 3 // 4)
+    stopped = tap(setup, DIVISIONS, stop_after_records=stop_at, stop_with=signal.SIGTERM)
+    assert stopped.messages[-1]["type"] == "STATE"
+    sent = stopped.keys(upto=stopped.last_state)
+    assert len(stopped.keys()) - len(sent) <= PAGE, "at most the page in flight uncovered"
+    resumed = tap(setup, DIVISIONS, state=stopped.messages[-1]["value"])
     assert not sent & resumed.keys(), "a committed record sent again"
     assert sent | resumed.keys() == every_row(sandbox, DIVISIONS)
