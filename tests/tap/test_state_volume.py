@@ -12,8 +12,8 @@ import json
 import random
 import signal
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -74,10 +74,12 @@ def setup(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @dataclass
 class Output:
-    """The tap's stdout: each line as written, and parsed."""
+    """The tap's stdout: each line as written, and parsed; its stderr and exit status."""
 
-    messages: list[dict[str, Any]]
-    lines: list[bytes]
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)
+    stderr: str = ""
+    returncode: int | None = None
 
     def sizes(self, kind: str) -> list[int]:
         """Bytes of each message of that type."""
@@ -94,36 +96,50 @@ class Output:
         return max(i for i, m in enumerate(self.messages) if m["type"] == "STATE")
 
 
+OnRecord = Callable[[int, "subprocess.Popen[bytes]"], bool]
+"""Called after each RECORD read with the count so far; True: read no further."""
+
+
+def signal_at(count: int, signum: int) -> OnRecord:
+    """Send ``signum`` once ``count`` records were read (SIGKILL: the output ends there)."""
+    def act(records: int, proc: subprocess.Popen[bytes]) -> bool:
+        if records == count:
+            proc.send_signal(signum)
+            return signum == signal.SIGKILL
+        return False
+    return act
+
+
 def tap(work: Path, divisions: int, *, state: dict[str, Any] | None = None,
-        stop_after_records: int | None = None, stop_with: int = signal.SIGKILL) -> Output:
-    """The tap over the first ``divisions`` divisions; after that many records sent
-    ``stop_with`` (SIGKILL: its output ends there; SIGTERM: what it writes then is read)."""
+        settings: dict[str, Any] | None = None, on_record: OnRecord | None = None) -> Output:
+    """The real tap over the first ``divisions`` divisions, its output read as it comes."""
     config = {**json.loads((work / "config.json").read_text()),
-              "divisions": list(division_codes(divisions))}
+              "divisions": list(division_codes(divisions)), **(settings or {})}
     config_path = work / f"config-{divisions}.json"
     config_path.write_text(json.dumps(config))
     command = [TAP, "--config", str(config_path), "--catalog", str(work / "catalog.json")]
     if state is not None:
         (work / "state.json").write_text(json.dumps(state))
         command += ["--state", str(work / "state.json")]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    output = Output()
+    with open(work / "stderr.log", "wb") as stderr:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr)
     assert proc.stdout is not None
-    output = Output([], [])
     records = 0
     try:
         for line in proc.stdout:
             if not line.endswith(b"\n"):
-                break  # cut off by the kill: no target saw it
+                break  # cut off by a kill: no target saw it
             output.lines.append(line)
             output.messages.append(json.loads(line))
-            records += output.messages[-1]["type"] == "RECORD"
-            if stop_after_records is not None and records == stop_after_records:
-                proc.send_signal(stop_with)
-                if stop_with == signal.SIGKILL:
+            if output.messages[-1]["type"] == "RECORD":
+                records += 1
+                if on_record is not None and on_record(records, proc):
                     break
     finally:
         proc.kill()
-        proc.wait(timeout=60)
+        output.returncode = proc.wait(timeout=60)
+    output.stderr = (work / "stderr.log").read_text()
     return output
 
 
@@ -161,7 +177,7 @@ def test_a_run_killed_between_states_resumes_to_every_row_resending_none_committ
 ) -> None:
     total = len(STREAMS) * ROWS * DIVISIONS
     stop_at = random.Random(16).randint(total // 4, total * 3 // 4)
-    killed = tap(setup, DIVISIONS, stop_after_records=stop_at)
+    killed = tap(setup, DIVISIONS, on_record=signal_at(stop_at, signal.SIGKILL))
     sent = killed.keys(upto=killed.last_state)  # what a target has committed
     assert 0 < len(sent) < stop_at, "killed with records after the last STATE"
     resumed = tap(setup, DIVISIONS, state=killed.messages[killed.last_state]["value"])
@@ -174,10 +190,32 @@ def test_a_run_stopped_by_sigterm_ends_with_a_state_covering_all_but_the_page_in
 ) -> None:
     total = len(STREAMS) * ROWS * DIVISIONS
     stop_at = random.Random(17).randint(total // 4, total * 3 // 4)
-    stopped = tap(setup, DIVISIONS, stop_after_records=stop_at, stop_with=signal.SIGTERM)
+    stopped = tap(setup, DIVISIONS, on_record=signal_at(stop_at, signal.SIGTERM))
     assert stopped.messages[-1]["type"] == "STATE"
     sent = stopped.keys(upto=stopped.last_state)
     assert len(stopped.keys()) - len(sent) <= PAGE, "at most the page in flight uncovered"
     resumed = tap(setup, DIVISIONS, state=stopped.messages[-1]["value"])
     assert not sent & resumed.keys(), "a committed record sent again"
     assert sent | resumed.keys() == every_row(sandbox, DIVISIONS)
+
+
+def test_a_run_failing_on_a_later_page_ends_with_a_state_covering_every_record_sent(
+    sandbox: Sandbox, setup: Path
+) -> None:
+    def fail_contacts_from_now(records: int, proc: subprocess.Popen[bytes]) -> bool:
+        if records == 1:  # every first page was read (the permission probe): the next
+            # contacts page fails, after all companies were sent (the tap waits on the pipe)
+            sandbox.inject_fault("/api/v1/*/sync/CRM/Contacts*", "status", status=500,
+                                 count=100)
+        return False
+
+    try:
+        failed = tap(setup, DIVISIONS, settings={"division_workers": 1, "max_retries": 1},
+                     on_record=fail_contacts_from_now)
+    finally:
+        sandbox.clear_faults()
+    assert failed.returncode == 1
+    assert "sync/CRM/Contacts" in failed.stderr.splitlines()[-1]
+    assert len(failed.keys()) >= ROWS * DIVISIONS, "every company was sent"
+    assert failed.messages[-1]["type"] == "STATE"
+    assert failed.keys(upto=failed.last_state) == failed.keys(), "every record sent is covered"
