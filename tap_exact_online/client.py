@@ -3,8 +3,10 @@
 The SDK's own HTTP machinery is not used: ``exact_online_core`` already owns paging, rate
 limits, retries and the mapping to unified records. A stream here only turns the core's
 pages into Singer records and checkpoints a safe bookmark after every page, so an
-interrupted run resumes where it stopped. In batch mode (``batch_config``) the checkpoint
-waits for the BATCH message that announces the page's records.
+interrupted run resumes where it stopped. When a checkpoint becomes a STATE message is the
+tap's cadence (checkpoints.py: once the records since the last STATE outnumber its
+bookmarks, and at the end); in batch mode (``batch_config``) never before the BATCH message
+that announces the page's records.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk import Stream, singerlib
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
-from singer_sdk.singerlib.encoding.simple import StateMessage
 from typing_extensions import override
 
 from exact_online_core.api import RecordPage
@@ -79,7 +80,7 @@ class ExactStream(Stream):
             for page in pages:
                 yield from page.records
                 self.checkpoint(context, page.bookmark, {**page.state, **self.deletions_start(
-                    division)})
+                    division)}, len(page.records))
                 rows += len(page.records)
                 if rows != logged:  # a state-only page (invoices' receivables) adds no line
                     self.log_progress(division, rows)
@@ -87,7 +88,11 @@ class ExactStream(Stream):
             if self.deletes:
                 yield from self.deleted_records(context, division)
         except DailyLimitExceededError as exc:
+            self.write_state_now()
             self.exact_tap.daily_limit_reached(self.name, division, exc)
+        except Exception:
+            self.write_state_now()
+            raise
 
     def log_progress(self, division: int, rows: int) -> None:
         """One concise line per page: where the sync is and what the call budget has left."""
@@ -128,10 +133,13 @@ class ExactStream(Stream):
 
     def deleted_records(self, context: Context | None, division: int) -> Iterable[dict[str, Any]]:
         feed = self.exact_tap.deletion_feed
-        yield from feed.for_stream(self.name, division)
+        records = 0
+        for record in feed.for_stream(self.name, division):
+            records += 1
+            yield record
         bookmark = feed.bookmark(division)
         if bookmark is not None:
-            self.checkpoint(context, None, {DELETED_SINCE: bookmark})
+            self.checkpoint(context, None, {DELETED_SINCE: bookmark}, records)
 
     def selected_properties(self) -> list[str] | None:
         """The unified properties the catalog selects (drives Exact's ``$select``)."""
@@ -145,25 +153,48 @@ class ExactStream(Stream):
     # -- bookmarks ---------------------------------------------------------------
 
     def checkpoint(
-        self, context: Context | None, bookmark: Any, extra: Mapping[str, Any] | None
+        self, context: Context | None, bookmark: Any, extra: Mapping[str, Any] | None,
+        records: int,
     ) -> None:
-        """Store a page-safe bookmark (and extra state) and emit STATE right away."""
+        """Store a page-safe bookmark (and extra state) after the page's ``records`` records;
+        a STATE follows when the tap's cadence says so (checkpoints.py)."""
         state = self.get_context_state(context)
+        changes: dict[str, Any] = {}
         if bookmark is not None and self.replication_key:
-            state["replication_key"] = self.replication_key
-            state["replication_key_value"] = bookmark
-        if extra:
-            state.update(extra)
+            changes["replication_key"] = self.replication_key
+            changes["replication_key_value"] = bookmark
+        changes.update(extra or {})
+        state.update(changes)  # in one step: a STATE written on SIGTERM sees all or none
         _ = self.stream_state
-        if self.batch_mode:
-            # The page's records may still sit in a batch file not yet announced: the SDK
-            # writes this state right after the next BATCH message, never before it.
-            self.state_manager.is_flushed = False
-            return
-        # Always a STATE after a page, even when nothing moved: the SDK's writer drops a
-        # repeated state, and loaders that keep only a trailing STATE would then lose it.
-        self._tap.write_message(StateMessage(value=self.tap_state))
-        self.state_manager.is_flushed = True
+        cadence = self.exact_tap.state_cadence
+        cadence.covered(records)
+        if not self.batch_mode:
+            # In batch mode the page's records may still sit in a batch file not yet
+            # announced: the SDK offers this state right after the next BATCH message.
+            cadence.offer(self.tap_state)
+
+    @override
+    def _write_state_message(self) -> None:
+        """The SDK's STATE points (every 10,000 records, after each BATCH message, at the end
+        of a stream) follow the tap's cadence too: due or not, as after a page."""
+        self.exact_tap.state_cadence.offer(self.tap_state)
+
+    @override
+    def finalize_state_progress_markers(self, state: dict[str, Any] | None = None) -> None:
+        """After the last stream of the run: its last STATE, always (unless a repeat)."""
+        super().finalize_state_progress_markers(state)
+        if self is self.exact_tap.last_stream:
+            self.exact_tap.state_cadence.write(self.tap_state)
+            self.exact_tap.state_cadence.log_totals()
+
+    def write_state_now(self) -> None:
+        """The run stops here (an error, a spent budget): a STATE for the pages written.
+
+        Not in batch mode: there the records of the pages checkpointed may sit in a batch
+        file that no BATCH message announced, and a STATE must not claim them.
+        """
+        if not self.batch_mode:
+            self.exact_tap.state_cadence.write(self.tap_state)
 
     # -- records ---------------------------------------------------------------------
 

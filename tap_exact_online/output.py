@@ -2,7 +2,7 @@
 
 The SDK's writer flushes stdout after every message, one system call per record. Records are
 only committed by a target at the STATE that follows them, so the tap flushes at every
-message that is not a RECORD (STATE after each page, SCHEMA, BATCH, ...) and at exit: what a
+message that is not a RECORD (STATE, SCHEMA, BATCH, ...) and at exit: what a
 target sees complete is the same, with one write per buffer instead of per record.
 
 Records also skip the SDK's per-record copy work where it provably does nothing
@@ -34,6 +34,11 @@ class SingerOutput(MsgSpecWriter):
         sys.stdout.buffer.write(self.format_message(message))
         if not isinstance(message, RecordMessage):
             sys.stdout.flush()
+
+    def write_line(self, line: bytes) -> None:
+        """An already encoded message that is not a RECORD (a STATE), flushed."""
+        sys.stdout.buffer.write(line)
+        sys.stdout.flush()
 
     def write_record(self, stream: str, record: dict[str, Any], version: int | None) -> None:
         """A RECORD message, encoded as the SDK would (same keys, same order, same values)."""

@@ -26,6 +26,7 @@ from exact_online_core.errors import (
 )
 from exact_online_core.odata import parse_date
 from exact_online_core.version import DISTRIBUTION
+from tap_exact_online.checkpoints import StateCadence
 from tap_exact_online.client import ExactStream
 from tap_exact_online.deletions import DeletionFeed
 from tap_exact_online.metrics import request_metrics
@@ -174,6 +175,21 @@ class TapExactOnline(Tap):
         except ConfigValidationError as error:
             problems = "; ".join(str(e) for e in error.errors) or str(error)
             raise ExactError(f"invalid config: {problems}") from None
+        assert isinstance(self.message_writer, SingerOutput)
+        self._state_writer = StateCadence(self.message_writer)
+
+    @property
+    def state_cadence(self) -> StateCadence:
+        """Every STATE goes through this: when one is due (checkpoints.py)."""
+        assert isinstance(self._state_writer, StateCadence)
+        return self._state_writer
+
+    @cached_property
+    def last_stream(self) -> Stream | None:
+        """The stream the SDK's ``sync_all`` syncs last: the run's last STATE follows it."""
+        synced = [s for s in self.streams.values()
+                  if (s.selected or s.has_selected_descendents) and not s.parent_stream_type]
+        return synced[-1] if synced else None
 
     # -- the core ----------------------------------------------------------------
 
@@ -414,7 +430,7 @@ class TapExactOnline(Tap):
     def daily_limit_reached(
         self, stream: str, division: int, error: DailyLimitExceededError
     ) -> None:
-        """Stop the whole run cleanly: state is already checkpointed page by page."""
+        """Stop the whole run cleanly: the state of the pages written was just emitted."""
         if "prefetch" in self.__dict__:
             self.prefetch.stop()
         self.logger.error(
