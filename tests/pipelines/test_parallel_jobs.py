@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import RUN_TIMEOUT, Exact, Pipeline
+from .helpers import RUN_TIMEOUT, Exact, Pipeline, only
 
 TOKEN_CALL = "POST oauth2/token"
 
@@ -51,6 +51,7 @@ def test_division_jobs_in_parallel_share_one_token_store_without_token_errors(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
     sandbox = pipeline.sandbox
+    pipeline.env.update(only("generic_company", "accounting_invoice_line_item"))
     jobs = (("run", "exact-to-postgres-division-100001"),
             ("run", "exact-to-postgres-division-100002"))
     prepare(pipeline, tmp_path)
@@ -82,6 +83,7 @@ def test_state_id_suffix_keeps_one_state_per_division_set_by_environment(
     # cache file (.meltano/run/tap-exact-online/), which the two processes would race on;
     # parallel jobs use the inherited per-division extractors instead (test above).
     loaded: set[int] = set()
+    pipeline.env.update(only("generic_company", "generic_contact"))
     for division in (100001, 100002):
         pipeline.run(f"--state-id-suffix=division-{division}", "tap-exact-online",
                      "target-postgres", env={"TAP_EXACT_ONLINE_DIVISIONS": f"[{division}]"})

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from .helpers import Exact, Pipeline
+from .helpers import Exact, Pipeline, only
 
 SCHEDULE = "exact-to-postgres-hourly"
 STATE_ID = "dev:tap-exact-online-to-target-postgres"
@@ -16,6 +16,8 @@ STATE_ID = "dev:tap-exact-online-to-target-postgres"
 def test_schedule_run_three_times_with_changes_between_leaves_no_duplicates(
     pipeline: Pipeline,
 ) -> None:
+    pipeline.env.update(only("generic_company", "generic_contact", "accounting_invoice",
+                             "accounting_invoice_line_item"))
     exact = Exact(pipeline.sandbox)
     created: list[str] = []
     renamed: dict[str, str] = {}
