@@ -6,6 +6,11 @@ token live 600 s. So every process that uses one login (tap, target, CLI, parall
 goes through a :class:`TokenBroker` over one :class:`TokenStore`: under a cross-process
 lock it re-reads the store (another process may have rotated already), refreshes only when
 it must, and persists the new refresh token before anyone uses the new access token.
+
+That order is what makes a crash survivable: Exact keeps a used refresh token valid for 10
+minutes until the first use of a newer refresh token or of its access token (exact-api.md
+§1.4). A process killed while its refresh is in flight leaves the store holding the token
+it sent, which nobody has superseded, so the next process simply refreshes again with it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -17,8 +16,7 @@ from typing import Any
 
 import pytest
 
-from exact_online_core.auth import FileTokenStore, TokenSet
-from exact_online_core.secrets import Secret
+from exact_online_core.auth import FileTokenStore
 from exact_online_sandbox.server import Sandbox
 
 from .conftest import Secrets
@@ -43,14 +41,16 @@ def start_worker(sandbox: Sandbox, store: Path, seed: str, seconds: float,
              str(seconds)], stdout=subprocess.PIPE, stderr=err, text=True)
 
 
-def is_live(sandbox: Sandbox, refresh_token: str) -> bool:
-    """The sandbox's current refresh token of its grant is this one."""
+def token_state(sandbox: Sandbox, refresh_token: str) -> str:
+    """``unused``, ``used`` (still accepted: its successors are unused), ``old`` or ``unknown``."""
     assert sandbox.app is not None
-    digest = hashlib.sha256(refresh_token.encode()).hexdigest()
-    with sandbox.app.store.transaction() as conn:
-        row = conn.execute("SELECT current FROM sb_refresh_tokens WHERE token_hash = ?",
-                           (digest,)).fetchone()
-    return row is not None and bool(row[0])
+    return sandbox.app.oauth.refresh_token_state(refresh_token)
+
+
+def is_live(sandbox: Sandbox, refresh_token: str) -> bool:
+    """Exact accepts this refresh token now: the newest one, or a used one whose successors
+    nobody used yet (a refresh whose answer was lost)."""
+    return token_state(sandbox, refresh_token) in ("unused", "used")
 
 
 @pytest.fixture
@@ -113,14 +113,16 @@ def test_eight_processes_share_one_store_through_many_refreshes_without_token_er
 
 
 @pytest.mark.parametrize("fast_sandbox", [1.0], indirect=True)
-def test_process_killed_while_refreshing_leaves_a_readable_unlocked_store(
+def test_process_killed_while_its_refresh_is_in_flight_is_followed_without_a_login(
     fast_sandbox: Sandbox, tmp_path: Path, out_dir: Path, secrets: Secrets
 ) -> None:
     sandbox = fast_sandbox
     store_path = tmp_path / "tokens.json"
+    secrets.stores.append(store_path)
     seed = sandbox.mint_refresh_token()
     secrets.values.add(seed)
-    sandbox.inject_fault("*/oauth2/token", method="POST", kind="delay", seconds=5)
+    sandbox.clear_calls()
+    sandbox.inject_fault("*/oauth2/token", method="POST", kind="delay", seconds=2)
     worker = start_worker(sandbox, store_path, seed, 30.0, out_dir / "worker.stderr")
     deadline = time.monotonic() + 20
     while sandbox.control.get("/faults")["faults"][0]["remaining"] > 0:
@@ -129,15 +131,25 @@ def test_process_killed_while_refreshing_leaves_a_readable_unlocked_store(
     time.sleep(0.2)  # inside the refresh: the lock is held, the answer not yet in
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(timeout=10)
+    while sandbox.calls()["by_endpoint_status"].get("POST oauth2/token") is None:
+        assert time.monotonic() < deadline, "the sandbox never answered the dead worker"
+        time.sleep(0.05)  # Exact answers (and rotates) although nobody reads the answer
 
     store = FileTokenStore(store_path, lock_timeout=2)
     with store.lock():  # the dead process's lock is released
         tokens = store.read()
     assert tokens is not None
-    assert tokens.refresh_token.reveal() == seed
+    assert tokens.refresh_token.reveal() == seed, "the store still holds the token it sent"
     assert not store.pending_path.exists()
+    assert token_state(sandbox, seed) == "used"
 
-
+    survivor = start_worker(sandbox, store_path, seed, 1.0, out_dir / "survivor.stderr")
+    stdout, _ = survivor.communicate(timeout=60)
+    secrets.collect()
+    report = json.loads(stdout)
+    assert report["lockouts"] == 0 and report["failures"] == 0 and report["calls"] > 0, report
+    assert sandbox.calls()["by_endpoint_status"]["POST oauth2/token"] == {"200": 2}
+    assert token_state(sandbox, seed) == "old", "the survivor's tokens superseded it"
 
 
 @pytest.mark.parametrize("point", ["fsync", "pending", "renamed"])
@@ -161,7 +173,8 @@ def test_a_process_killed_while_storing_new_tokens_leaves_them_to_the_next_one(
     with store.lock():
         tokens = store.read()
     assert tokens is not None
-    assert is_live(sandbox, tokens.refresh_token.reveal()), "the new refresh token was lost"
+    assert token_state(sandbox, tokens.refresh_token.reveal()) == "unused", (
+        "the new refresh token was lost")
     secrets.collect()
     sandbox.advance_clock(600)
     answer = sandbox.token_request(grant_type="refresh_token",
@@ -184,8 +197,8 @@ class Workers:
         self.phases: dict[int, str] = {}
         self.exited: set[int] = set()
         self.reports: dict[int, dict[str, int]] = {}
-        self.durable: list[int] = []
-        """Pids in the order their new tokens became durable in the pending file (phase p)."""
+        self.reached: dict[str, list[int]] = {phase: [] for phase in AIMED}
+        """Per aimed phase, the pids in the order they reached it."""
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -200,8 +213,8 @@ class Workers:
                     self.live.append(pid)
                 elif kind == "phase":
                     self.phases[pid] = self.phases.get(pid, "") + rest[0]
-                    if rest[0] == "p":
-                        self.durable.append(pid)
+                    if rest[0] in self.reached:
+                        self.reached[rest[0]].append(pid)
                 elif kind == "exited":
                     self.exited.add(pid)
                     if pid in self.live:
@@ -232,11 +245,14 @@ class Workers:
         with self._changed:
             return self.phases.get(pid, "")
 
-    def next_durable(self, after: int) -> int:
-        """The next worker whose new tokens reach the pending file, after ``after`` did."""
-        self.wait(lambda: len(self.durable) > after and self.durable[-1] in self.live)
+    def next_at(self, phase: str) -> int:
+        """The next worker to reach ``phase`` from now on (still alive when it does)."""
+        seen = self.reached[phase]
         with self._changed:
-            return self.durable[-1]
+            after = len(seen)
+        self.wait(lambda: len(seen) > after and seen[-1] in self.live)
+        with self._changed:
+            return seen[-1]
 
     def close(self) -> None:
         if self.process.stdin is not None:
@@ -246,21 +262,27 @@ class Workers:
         self._err.close()
 
 
-UNPROTECTABLE = frozenset("PR")
-"""Last phases at which a kill may lose the new refresh token: the token POST is in flight,
-or its answer is only in the process's memory. Exact has rotated already and rejects the
-old token, so no client can survive these; every other instant must be survived."""
+AIMED = ("p", "P", "R")
+"""Phases kills are aimed at: the new tokens durable in the pending file (the rename comes
+next), the token POST sent, its answer received (not yet written)."""
+
+NOT_DURABLE = frozenset("PRw")
+"""Last phases at which the new tokens die with the process: the token POST is in flight,
+its answer is only in the process's memory, or the pending file is not complete yet (the
+next process drops it). The store still holds the token that was sent, which Exact keeps
+accepting while nobody used its successors (exact-api.md §1.4)."""
 
 
 def kill_workers_at_random(sandbox: Sandbox, tmp_path: Path, out_dir: Path, secrets: Secrets,
                            *, kills: int, seed_rng: int) -> dict[str, Any]:
     """8 workers share one store under ``kills`` SIGKILLs; the summary of what they hit.
 
-    Odd kills are aimed: right after a worker's new tokens reached the pending file, within
-    a random 0-1 ms (before, during or after the rename). Even kills hit a random worker at
-    a random instant. After each kill, under the store's lock, the store must hold Exact's
-    live refresh token; a kill in an unprotectable phase that lost it is counted and the
-    user's re-login is simulated.
+    Odd kills are aimed, in turn, at each of ``AIMED``: within a random 0-1 ms after a worker
+    reached it (for ``p``: before, during or after the rename; for ``P``: while Exact
+    handles the request or just after it rotated). Even kills hit a random worker at a
+    random instant. After each kill, under the store's lock, the store must hold a refresh
+    token Exact accepts: the newest one, or (a kill in flight) the used one whose successors
+    died unused. No login is ever simulated: one lockout fails the test.
     """
     rng = random.Random(seed_rng)
     store_path = tmp_path / "tokens.json"
@@ -272,13 +294,13 @@ def kill_workers_at_random(sandbox: Sandbox, tmp_path: Path, out_dir: Path, secr
     workers = Workers(sandbox, store_path, seed, stop, out_dir / "workers.stderr")
     store = FileTokenStore(store_path, lock_timeout=30)
     landed: dict[str, int] = {}
-    unprotectable_lockouts = 0
+    sent_token_kept = 0
     try:
         for _ in range(8):
             workers.spawn()
         for kill in range(kills):
             if kill % 2:
-                victim = workers.next_durable(len(workers.durable))
+                victim = workers.next_at(AIMED[(kill // 2) % len(AIMED)])
                 time.sleep(rng.uniform(0, 0.001))
             else:
                 time.sleep(rng.uniform(0, 0.05))
@@ -290,15 +312,14 @@ def kill_workers_at_random(sandbox: Sandbox, tmp_path: Path, out_dir: Path, secr
                 time.sleep(0.05)  # let the sandbox finish the request the victim sent
             with store.lock():
                 tokens = store.read()
-                live = tokens is not None and is_live(sandbox, tokens.refresh_token.reveal())
-                if not live:
-                    assert last in UNPROTECTABLE, (
-                        f"kill {kill} at phases ...{phases[-12:]} lost the live refresh token")
-                    unprotectable_lockouts += 1
-                    fresh = sandbox.mint_refresh_token()  # the user logs in again
-                    secrets.values.add(fresh)
-                    store.write(TokenSet(refresh_token=Secret(fresh), client_id=sandbox.client_id,
-                                         origin="login"))
+                assert tokens is not None
+                state = token_state(sandbox, tokens.refresh_token.reveal())
+                assert state in ("unused", "used"), (
+                    f"kill {kill} at phases ...{phases[-12:]} left a refresh token Exact "
+                    f"refuses ({state})")
+                if state == "used":
+                    assert last in NOT_DURABLE, f"kill {kill} at ...{phases[-12:]}: stale store"
+                    sent_token_kept += 1
             secrets.collect()
             workers.spawn()
         stop.touch()
@@ -309,15 +330,19 @@ def kill_workers_at_random(sandbox: Sandbox, tmp_path: Path, out_dir: Path, secr
     secrets.collect()
     summary = {
         "kills": kills, "last_phase_at_kill": landed,
-        "unprotectable_lockouts": unprotectable_lockouts,
+        "sent_token_kept": sent_token_kept,
         "token_answers": sandbox.calls()["by_endpoint_status"].get("POST oauth2/token", {}),
         "reports": list(workers.reports.values()),
     }
     (out_dir / "kills.json").write_text(json.dumps(summary, indent=1))
     assert landed.get("p", 0) >= kills // 10, f"too few kills before a rename: {landed}"
+    assert landed.get("P", 0) >= kills // 20, f"too few kills in flight: {landed}"
     assert sum(r["failures"] for r in workers.reports.values()) == 0, summary
-    if unprotectable_lockouts == 0:
-        assert set(summary["token_answers"]) == {"200"}, f"Old refresh token used: {summary}"
+    assert sum(r["lockouts"] for r in workers.reports.values()) == 0, summary
+    lockouts = sum(trace.count("X") for trace in workers.phases.values())
+    assert lockouts == 0, f"{lockouts} refreshes refused, killed workers included: {summary}"
+    assert sent_token_kept >= 1, f"no kill landed while a refresh was in flight: {landed}"
+    assert set(summary["token_answers"]) == {"200"}, f"Old refresh token used: {summary}"
     final = store.read()
     assert final is not None
     sandbox.advance_clock(600)
