@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tap_exact_online.tap import TapExactOnline  # noqa: E402
-from tests.reliability.scaled_clock import SandboxClock, patched_core_clock  # noqa: E402
+from tap_exact_online.tap import TapExactOnline
+from tests.reliability.scaled_clock import SandboxClock, patched_core_clock
 
 
 def main(config_path: str) -> int:
