@@ -15,13 +15,29 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "exact_online_reference": (*CONNECTOR, "exact_online_sandbox"),
     "exact_online_core": (
         "exact_online_cli",
+        "exact_online_dagster",
         "exact_online_sandbox",
         "tap_exact_online",
         "target_exact_online",
     ),
-    "exact_online_sandbox": CONNECTOR,
-    "tap_exact_online": ("exact_online_cli", "exact_online_sandbox", "target_exact_online"),
-    "target_exact_online": ("exact_online_cli", "exact_online_sandbox", "tap_exact_online"),
+    "exact_online_sandbox": (*CONNECTOR, "exact_online_dagster"),
+    "tap_exact_online": ("exact_online_cli", "exact_online_dagster", "exact_online_sandbox",
+                         "target_exact_online"),
+    "target_exact_online": ("exact_online_cli", "exact_online_dagster", "exact_online_sandbox",
+                            "tap_exact_online"),
+    "exact_online_cli": ("exact_online_dagster",),
+    # the orchestration layer runs meltano (the tap and target as programs); of the connector
+    # it imports only the core, to discover the login's divisions
+    "exact_online_dagster": ("exact_online_cli", "exact_online_sandbox", "tap_exact_online",
+                             "target_exact_online"),
+}
+
+OPTIONAL_IMPORTS: dict[str, frozenset[str]] = {
+    # third-party packages a connector package may import only where its extra is installed
+    "exact_online_core": frozenset({"psycopg", "dagster"}),
+    "tap_exact_online": frozenset({"psycopg", "dagster"}),
+    "target_exact_online": frozenset({"psycopg", "dagster"}),
+    "exact_online_cli": frozenset({"psycopg", "dagster"}),
 }
 
 
@@ -47,3 +63,15 @@ def test_package_imports_nothing_above_or_beside_it(package: str) -> None:
         if names & set(FORBIDDEN[package])
     }
     assert offences == {}, f"{package} imports what it must not: {offences}"
+
+
+@pytest.mark.parametrize("package", sorted(OPTIONAL_IMPORTS), ids=str)
+def test_optional_extras_are_never_imported_at_module_level(package: str) -> None:
+    """psycopg (extra ``postgres``) is imported lazily where it is used, dagster (extra
+    ``orchestration``) only by exact_online_dagster: the connector runs without either."""
+    offences = {
+        module: sorted(names & OPTIONAL_IMPORTS[package])
+        for module, names in imported_packages(package).items()
+        if names & OPTIONAL_IMPORTS[package]
+    }
+    assert offences == {}, f"{package} imports an optional extra at module level: {offences}"
