@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from exact_online_core.errors import ConfigError
 from exact_online_dagster.definitions import (
@@ -173,3 +177,68 @@ def test_a_cluster_executor_without_its_package_says_what_to_install(
     with pytest.raises(ConfigError) as caught:
         build_executor(Settings.from_env({"EXACT_ONLINE_DAGSTER_EXECUTOR": kind}))
     assert f"pip install {package}" in str(caught.value)
+
+
+def test_the_documented_instance_configuration_is_valid(tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "scale-out.md").read_text()
+    block = re.search(r"```yaml\n(# \$DAGSTER_HOME/dagster.yaml.*?)```", doc, re.DOTALL)
+    assert block is not None
+    config = yaml.safe_load(block.group(1))
+    assert config["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
+    del config["storage"]  # dagster-postgres is the deployment's; not installed here
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump(config))
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        concurrency = instance.get_concurrency_config()
+        assert concurrency.pool_config.default_pool_limit == 16
+        assert concurrency.run_queue_config is not None
+        limits = concurrency.run_queue_config.tag_concurrency_limits
+        assert limits == [{"key": "dagster/partition",
+                           "value": {"applyLimitPerUniqueValue": True}, "limit": 1}]
+
+
+CONFIG_MELTANO = """#!/bin/sh
+# Stands in for `meltano config --unsafe print tap-exact-online --format=json`.
+cat "$FAKE_DIR/config.json"
+"""
+
+
+def test_discover_adds_a_partition_per_division_of_the_login_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from exact_online_sandbox.server import Sandbox
+
+    script = tmp_path / "meltano"
+    script.write_text(CONFIG_MELTANO)
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    (tmp_path / "home").mkdir()
+    with Sandbox(seed=42) as sandbox:
+        sandbox.reset(divisions=5)
+        (tmp_path / "config.json").write_text(json.dumps({
+            "base_url": sandbox.base_url, "client_id": sandbox.client_id,
+            "client_secret": sandbox.client_secret,
+            "refresh_token": sandbox.mint_refresh_token(),
+            "token_store": str(tmp_path / "tokens.json"), "divisions": [100001]}))
+        env = {**os.environ, "FAKE_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "home"),
+               "EXACT_ONLINE_DAGSTER_MELTANO": str(script),
+               "EXACT_ONLINE_DAGSTER_PROJECT": str(tmp_path)}
+        command = [sys.executable, "-m", "exact_online_dagster", "discover"]
+        first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
+                               check=False)
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
+                                check=False)
+    assert first.returncode == 0, first.stderr[-3000:]
+    # 100003 is the sandbox's division the login cannot reach: no partition for it
+    assert first.stdout.strip() == ("5 divisions, 5 new partitions: "
+                                    "100001, 100002, 100004, 100005, 100006")
+    assert second.stdout.strip() == "5 divisions, 0 new partitions"
+
+
+def test_discover_names_a_meltano_that_fails(tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir()
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"),
+           "EXACT_ONLINE_DAGSTER_MELTANO": "/bin/false",
+           "EXACT_ONLINE_DAGSTER_PROJECT": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "exact_online_dagster", "discover"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].startswith(
+        f"error: meltano config print tap-exact-online failed in {tmp_path.resolve()}")
