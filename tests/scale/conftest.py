@@ -6,6 +6,7 @@ never sees the pipeline tests' warehouse or another test's tokens and state.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import uuid
@@ -43,6 +44,15 @@ def pg_server() -> Server:
     return Server(found["TARGET_POSTGRES_HOST"], int(found["TARGET_POSTGRES_PORT"]),
                   found["TARGET_POSTGRES_USER"], found["TARGET_POSTGRES_PASSWORD"],
                   found["TARGET_POSTGRES_DATABASE"])
+
+
+@pytest.fixture(scope="session")
+def meltano_installed() -> None:
+    """`meltano install` of the project's plugins (seconds when they are installed)."""
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "meltano"), "install"], cwd=ROOT,
+                          env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"},
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-4000:]
 
 
 @pytest.fixture

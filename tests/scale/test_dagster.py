@@ -10,7 +10,6 @@ four at a time from worker processes, as a run launcher would.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -46,14 +45,6 @@ def materialize(partition: str) -> tuple[str, bool, list[str]]:
         failures = [str(event.message) for event in result.all_events
                     if event.is_failure or event.event_type_value == "STEP_FAILURE"]
         return partition, result.success, failures
-
-
-@pytest.fixture(scope="module")
-def meltano_installed() -> None:
-    done = subprocess.run([str(ROOT / ".venv" / "bin" / "meltano"), "install"], cwd=ROOT,
-                          env={**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"},
-                          capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0, done.stderr[-4000:]
 
 
 @pytest.fixture
