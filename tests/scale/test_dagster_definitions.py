@@ -6,8 +6,6 @@ import json
 import os
 import re
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -203,42 +201,45 @@ cat "$FAKE_DIR/config.json"
 
 
 def test_discover_adds_a_partition_per_division_of_the_login_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    from exact_online_dagster.__main__ import main
     from exact_online_sandbox.server import Sandbox
 
     script = tmp_path / "meltano"
     script.write_text(CONFIG_MELTANO)
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     (tmp_path / "home").mkdir()
-    with Sandbox(seed=42) as sandbox:
-        sandbox.reset(divisions=5)
+    monkeypatch.setenv("FAKE_DIR", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("EXACT_ONLINE_DAGSTER_MELTANO", str(script))
+    monkeypatch.setenv("EXACT_ONLINE_DAGSTER_PROJECT", str(tmp_path))
+    with Sandbox(seed=None) as sandbox:
+        sandbox.reset(seed=None, divisions=5)
         (tmp_path / "config.json").write_text(json.dumps({
             "base_url": sandbox.base_url, "client_id": sandbox.client_id,
             "client_secret": sandbox.client_secret,
             "refresh_token": sandbox.mint_refresh_token(),
             "token_store": str(tmp_path / "tokens.json"), "divisions": [100001]}))
-        env = {**os.environ, "FAKE_DIR": str(tmp_path), "DAGSTER_HOME": str(tmp_path / "home"),
-               "EXACT_ONLINE_DAGSTER_MELTANO": str(script),
-               "EXACT_ONLINE_DAGSTER_PROJECT": str(tmp_path)}
-        command = [sys.executable, "-m", "exact_online_dagster", "discover"]
-        first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
-                               check=False)
-        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
-                                check=False)
-    assert first.returncode == 0, first.stderr[-3000:]
+        first = main(["discover"])
+        said_first = capsys.readouterr().out.strip().splitlines()[-1]
+        second = main(["discover"])
+        said_second = capsys.readouterr().out.strip().splitlines()[-1]
+    assert (first, second) == (0, 0)
     # 100003 is the sandbox's division the login cannot reach: no partition for it
-    assert first.stdout.strip() == ("5 divisions, 5 new partitions: "
-                                    "100001, 100002, 100004, 100005, 100006")
-    assert second.stdout.strip() == "5 divisions, 0 new partitions"
+    assert said_first == "5 divisions, 5 new partitions: 100001, 100002, 100004, 100005, 100006"
+    assert said_second == "5 divisions, 0 new partitions"
 
 
-def test_discover_names_a_meltano_that_fails(tmp_path: Path) -> None:
+def test_discover_names_a_meltano_that_fails(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    from exact_online_dagster.__main__ import main
+
     (tmp_path / "home").mkdir()
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"),
-           "EXACT_ONLINE_DAGSTER_MELTANO": "/bin/false",
-           "EXACT_ONLINE_DAGSTER_PROJECT": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "exact_online_dagster", "discover"], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    assert done.returncode == 1
-    assert done.stderr.splitlines()[-1].startswith(
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("EXACT_ONLINE_DAGSTER_MELTANO", "/bin/false")
+    monkeypatch.setenv("EXACT_ONLINE_DAGSTER_PROJECT", str(tmp_path))
+    assert main(["discover"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1].startswith(
         f"error: meltano config print tap-exact-online failed in {tmp_path.resolve()}")
