@@ -2,10 +2,12 @@
 
 Each worker is a process running the tap (``tap_worker.py``) in its own home, temp and
 working directory, with its own config file and output; the only thing they share is the
-token row in PostgreSQL (``token_store: postgresql://...``). The sandbox's clock runs 900
+token row in PostgreSQL (``token_store: postgresql://...``). The sandbox's clock runs 300
 times faster, and the workers' core runs on it: an access token is due for a refresh every
-0.63 s of real time, so the workers refresh the one rotating token many times, each under
-the row's lock, while the others keep syncing.
+1.9 s of real time, so the workers refresh the one rotating token many times, each under
+the row's lock, while the others keep syncing. (At 900 times, 0.67 s a token, a loaded
+machine could hold a worker longer than a token lives, twice in a row: a 401 the test
+would blame on the store.)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from exact_online_sandbox.server import Sandbox
 WORKER = str(Path(__file__).with_name("tap_worker.py"))
 WORKERS = 4
 DIVISIONS_EACH = 5
-SCALE = 900.0  # an access token (600 s) lives 0.67 s of real time
+SCALE = 300.0  # an access token (600 s) lives 2 s of real time
 SIZE = {"accounts": 300, "contacts": 200, "items": 100, "invoices": 30, "projects": 0,
         "deleted": 2}
 
