@@ -295,9 +295,6 @@ def kill_workers_at_random(sandbox: Sandbox, tmp_path: Path, out_dir: Path, secr
     store = FileTokenStore(store_path, lock_timeout=30)
     landed: dict[str, int] = {}
     sent_token_kept = 0
-    assert sandbox.app is not None
-    clock = sandbox.app.clock
-    scale = clock.scale
     try:
         for _ in range(8):
             workers.spawn()
@@ -308,10 +305,6 @@ def kill_workers_at_random(sandbox: Sandbox, tmp_path: Path, out_dir: Path, secr
             else:
                 time.sleep(rng.uniform(0, 0.05))
                 victim = rng.choice(list(workers.live))
-            # Exact keeps a used refresh token 10 minutes; on this clock that is a fraction
-            # of a real second, which waiting for the victim's exit and for the store's lock
-            # can take on a loaded machine. The clock runs at real speed until it is checked.
-            clock.set_scale(1.0)
             phases = workers.kill(victim)
             last = phases[-1:] or "-"
             landed[last] = landed.get(last, 0) + 1
@@ -327,7 +320,6 @@ def kill_workers_at_random(sandbox: Sandbox, tmp_path: Path, out_dir: Path, secr
                 if state == "used":
                     assert last in NOT_DURABLE, f"kill {kill} at ...{phases[-12:]}: stale store"
                     sent_token_kept += 1
-            clock.set_scale(scale)
             secrets.collect()
             workers.spawn()
         stop.touch()
@@ -361,15 +353,25 @@ def kill_workers_at_random(sandbox: Sandbox, tmp_path: Path, out_dir: Path, secr
     return summary
 
 
-@pytest.mark.parametrize("fast_sandbox", [3000.0], indirect=True)
-def test_eight_workers_under_200_random_kills_are_never_locked_out(
+KILL_CLOCK = 300.0
+"""The kill tests' sandbox clock. Exact keeps a used refresh token 10 minutes (§1.4): the
+time a killed worker's successors have to pick up the token it sent. At 300x that is 2 s of
+real time, above a loaded machine's wait for the victim's exit and the store's lock (at
+3000x, 0.2 s, it was not: lockouts no real Exact would give). Both the sandbox and the
+workers keep this one scale from start to end, so their token ages agree. A refresh can come
+only 570 s after the last one (1.9 s here), so a kill aimed at a refresh costs up to that:
+100 kills in the default run, 250 more in the slow one."""
+
+
+@pytest.mark.parametrize("fast_sandbox", [KILL_CLOCK], indirect=True)
+def test_eight_workers_under_100_random_kills_are_never_locked_out(
     fast_sandbox: Sandbox, tmp_path: Path, out_dir: Path, secrets: Secrets
 ) -> None:
-    kill_workers_at_random(fast_sandbox, tmp_path, out_dir, secrets, kills=200, seed_rng=13)
+    kill_workers_at_random(fast_sandbox, tmp_path, out_dir, secrets, kills=100, seed_rng=13)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fast_sandbox", [3000.0], indirect=True)
+@pytest.mark.parametrize("fast_sandbox", [KILL_CLOCK], indirect=True)
 def test_eight_workers_under_250_more_random_kills_are_never_locked_out(
     fast_sandbox: Sandbox, tmp_path: Path, out_dir: Path, secrets: Secrets
 ) -> None:
