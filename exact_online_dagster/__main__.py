@@ -24,11 +24,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     import dagster as dg
 
     from exact_online_dagster.definitions import add_partitions
+    from exact_online_dagster.divisions import discover
+    from exact_online_dagster.settings import Settings
 
     try:
+        # Exact (and meltano) first: when they fail, the instance is not even opened.
+        found = discover(Settings.from_env())
         with dg.DagsterInstance.get() as instance:
             before = set(instance.get_dynamic_partitions("exact_online_divisions"))
-            found = add_partitions(instance)
+            add_partitions(instance, found=found)
     except (ExactError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

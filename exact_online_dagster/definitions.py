@@ -114,9 +114,12 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
                           executor=build_executor(settings))
 
 
-def add_partitions(instance: dg.DagsterInstance, settings: Settings | None = None) -> list[str]:
-    """Discover the login's divisions now and add the missing partitions; returns them all."""
-    found = discover(settings or Settings.from_env())
+def add_partitions(instance: dg.DagsterInstance, settings: Settings | None = None,
+                   found: list[str] | None = None) -> list[str]:
+    """Discover the login's divisions now (unless ``found``) and add the missing partitions;
+    returns them all."""
+    if found is None:
+        found = discover(settings or Settings.from_env())
     known = set(instance.get_dynamic_partitions(divisions.name or ""))
     instance.add_dynamic_partitions(divisions.name or "", [k for k in found if k not in known])
     return found
