@@ -5,6 +5,11 @@ tokens (token_store), Meltano's system database (the state of every division) an
 warehouse (target-postgres). Each partition run executes its step in a child process (the
 multiprocess executor), which runs ``meltano run`` for its division. Runs are launched
 four at a time from worker processes, as a run launcher would.
+
+One round, on the smallest data: what costs here is starting processes (a Dagster step,
+meltano, the tap, the loader) for each of the 20 partitions, not rows. That the next run of
+a division continues from its state is test_meltano_state.py's, through the same
+``run_division`` the asset calls.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from exact_online_sandbox.server import Sandbox
 from .conftest import ROOT, Server
 
 DIVISIONS = 20
-SIZE = {"accounts": 12, "contacts": 8, "items": 5, "invoices": 4, "projects": 0, "deleted": 1}
+SIZE = {"accounts": 2, "contacts": 1, "items": 1, "invoices": 1, "projects": 0, "deleted": 1}
 TABLES = {"generic_company": ("crm/Accounts", "ID"),
           "generic_contact": ("crm/Contacts", "ID"),
           "accounting_invoice_item": ("logistics/Items", "ID"),
@@ -106,16 +111,6 @@ def query(url: str, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
 
 
-def rename_first_account(sandbox: Sandbox, division: int) -> str:
-    token = sandbox.access_token()
-    account = sandbox.call(token, "crm/Accounts?$select=ID,Name&$top=1",
-                           division=division).json()["d"]["results"][0]
-    renamed = sandbox.call(token, f"crm/Accounts(guid'{account['ID']}')", "PUT",
-                           division=division, json={"Name": f"{account['Name']} (renamed)"})
-    assert renamed.status_code == 204, renamed.text
-    return str(account["ID"])
-
-
 def materialize_all(partitions: list[str]) -> None:
     with ProcessPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(materialize, partitions))
@@ -151,15 +146,3 @@ def test_twenty_division_partitions_materialize_with_the_multiprocess_executor(
                       for code in codes}
     tokens = sandbox.calls()["by_endpoint_status"]["POST oauth2/token"]
     assert set(tokens) == {"200"}, tokens
-
-    # Second materialization (three changed divisions and an unchanged one): incremental,
-    # only what changed since each division's state is loaded again.
-    renamed = {code: rename_first_account(sandbox, code) for code in codes[:3]}
-    before = dict(query(deployment, f"SELECT id, _sdc_batched_at FROM {SCHEMA}.generic_company"))
-    materialize_all(partitions[:4])
-    after = dict(query(deployment, f"SELECT id, _sdc_batched_at FROM {SCHEMA}.generic_company"))
-    reloaded = {key for key, batched in after.items() if batched != before.get(key)}
-    assert reloaded == set(renamed.values())
-    names = query(deployment, f"SELECT name FROM {SCHEMA}.generic_company WHERE id IN "
-                              f"({', '.join(repr(i) for i in renamed.values())})")
-    assert all(name.endswith("(renamed)") for (name,) in names)
