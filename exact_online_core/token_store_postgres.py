@@ -14,6 +14,9 @@ out the new access token. So:
   while nobody used its successors (exact-api.md §1.4), so the next process refreshes again;
 - there is nothing half-written to recover: the database commits all or nothing.
 
+Threads of one process (the tap reads divisions in parallel through one broker) take the
+lock in turn, as processes do: the row's transaction belongs to the thread holding it.
+
 psycopg 3 is an optional extra (``pip install 'tap-exact-online[postgres]'``), imported when
 the store is first used.
 """
@@ -24,6 +27,8 @@ import contextlib
 import importlib
 import json
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -72,6 +77,10 @@ class PostgresTokenStore:
         self._lock_timeout = lock_timeout
         self._conn: Any = None
         """The connection whose transaction holds the row lock, while :meth:`lock` is held."""
+        self._holder: int | None = None
+        """The thread holding :meth:`lock` (its reads and writes are the transaction's)."""
+        self._threads = threading.Lock()
+        """Threads of this process take the row one at a time (one transaction per store)."""
         self._locked: TokenSet | None = None
         self._written = False
         self._schema_ready = False
@@ -90,15 +99,29 @@ class PostgresTokenStore:
 
         When what ran under the lock failed, the transaction is rolled back, unless it wrote
         new tokens: tokens Exact issued are kept whatever happened after."""
-        if self._conn is not None:
-            raise AuthError(f"The token store {self} is already locked by this process")
+        if self._holder == threading.get_ident():
+            raise AuthError(f"The token store {self} is already locked by this thread")
+        started = time.monotonic()
+        if not self._threads.acquire(timeout=self._lock_timeout):
+            raise AuthError(f"Timed out waiting for the token store lock ({self}); "
+                            "another thread of this process holds it")
+        try:
+            waited = time.monotonic() - started
+            with self._row_locked(max(0.001, self._lock_timeout - waited)):
+                yield
+        finally:
+            self._threads.release()
+
+    @contextlib.contextmanager
+    def _row_locked(self, lock_timeout: float) -> Iterator[None]:
+        """The row's transaction, for the one thread that holds ``_threads``."""
         psycopg = _psycopg()
         conn = self._connect(autocommit=False)
         try:
             try:
                 conn.execute("SELECT set_config('lock_timeout', %s, true), "
                              "set_config('idle_in_transaction_session_timeout', %s, true)",
-                             (f"{int(self._lock_timeout * 1000)}ms",
+                             (f"{int(lock_timeout * 1000)}ms",
                               f"{int(IDLE_IN_TRANSACTION * 1000)}ms"))
                 conn.execute(f"INSERT INTO {TABLE} (name) VALUES (%s) "
                              "ON CONFLICT (name) DO NOTHING", (self.row,))
@@ -109,6 +132,7 @@ class PostgresTokenStore:
                 raise AuthError(f"Timed out waiting for the token store lock ({self}); "
                                 "another process holds it") from None
             self._conn, self._locked, self._written = conn, self._parse(found[0]), False
+            self._holder = threading.get_ident()
             try:
                 yield
             except BaseException:
@@ -121,12 +145,16 @@ class PostgresTokenStore:
         except psycopg.OperationalError as exc:
             raise self._unusable(exc, "while holding the token row") from None
         finally:
-            self._conn, self._locked = None, None
+            self._conn, self._locked, self._holder = None, None, None
             conn.close()
 
+    def _holds_lock(self) -> bool:
+        return self._conn is not None and self._holder == threading.get_ident()
+
     def read(self) -> TokenSet | None:
-        """The stored tokens: under the lock, as locked (and written since); else a plain read."""
-        if self._conn is not None:
+        """The stored tokens: under the lock, as locked (and written since); else a plain read
+        (another thread's uncommitted write is not seen)."""
+        if self._holds_lock():
             return self._locked
         psycopg = _psycopg()
         conn = self._connect()
@@ -146,7 +174,7 @@ class PostgresTokenStore:
         upsert = (f"INSERT INTO {TABLE} (name, tokens, updated_at) VALUES "
                   "(%s, %s::jsonb, now()) ON CONFLICT (name) DO UPDATE "
                   "SET tokens = excluded.tokens, updated_at = excluded.updated_at")
-        if self._conn is not None:
+        if self._holds_lock():
             self._conn.execute(upsert, (self.row, data))
             self._locked, self._written = tokens, True
             return

@@ -259,6 +259,57 @@ def test_an_expired_token_is_refreshed_under_the_lock_by_one_broker(
     assert len({b.access_token() for b in brokers}) == 1
 
 
+def test_threads_sharing_one_broker_take_the_row_lock_in_turn(
+        sandbox: Sandbox, token_db: str) -> None:
+    """The tap reads divisions in parallel threads through one broker: a thread that finds
+    the row locked by another thread of its process waits for it, as for another process."""
+    seed = sandbox.mint_refresh_token()
+    config = ExactConfig.from_mapping(settings(sandbox, token_db, refresh_token=seed))
+    clock = [time.time()]
+    broker = broker_from_config(config, clock=lambda: clock[0])
+    first = broker.access_token()
+    sandbox.clear_calls()
+    sandbox.advance_clock(600)
+    clock[0] += 600
+    # The refresh takes a second: the other threads come while the first holds the row.
+    sandbox.inject_fault("*/oauth2/token", method="POST", kind="delay", seconds=1)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def refresh() -> None:
+        try:
+            results.append(broker.after_unauthorized(first))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=refresh) for _ in range(4)]
+    threads[0].start()
+    deadline = time.monotonic() + 30
+    while sandbox.control.get("/faults")["faults"][0]["remaining"] > 0:
+        assert time.monotonic() < deadline, "the first thread never reached the token endpoint"
+        time.sleep(0.02)
+    for thread in threads[1:]:  # while the first thread holds the row
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sandbox.calls()["by_endpoint_status"]["POST oauth2/token"] == {"200": 1}
+    assert len(set(results)) == 1 and results[0] != first
+
+
+def test_a_thread_reading_outside_the_lock_sees_the_committed_row_not_another_threads(
+        token_db: str) -> None:
+    store = store_of(token_db)
+    store.write(tokens("r-committed"))
+    seen: list[TokenSet | None] = []
+    with store.lock():
+        store.write(tokens("r-not-yet-committed"))
+        reader = threading.Thread(target=lambda: seen.append(store.read()))
+        reader.start()
+        reader.join(timeout=30)
+    assert seen[0] is not None and seen[0].refresh_token.reveal() == "r-committed"
+
+
 def test_a_broker_killed_while_its_refresh_is_in_flight_is_followed_without_a_login(
         sandbox: Sandbox, token_db: str) -> None:
     seed = sandbox.mint_refresh_token()
