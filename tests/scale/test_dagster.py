@@ -6,10 +6,9 @@ warehouse (target-postgres). Each partition run executes its step in a child pro
 multiprocess executor), which runs ``meltano run`` for its division. Runs are launched
 four at a time from worker processes, as a run launcher would.
 
-One round, on the smallest data: what costs here is starting processes (a Dagster step,
-meltano, the tap, the loader) for each of the 20 partitions, not rows. That the next run of
-a division continues from its state is test_meltano_state.py's, through the same
-``run_division`` the asset calls.
+On the smallest data: what costs here is starting processes (a Dagster step, meltano, the
+tap, the loader) for each partition, not rows. A second materialization of two partitions
+(one division changed, one not) loads only the changed row, from each division's state.
 """
 
 from __future__ import annotations
@@ -24,6 +23,7 @@ import psycopg
 import pytest
 import requests
 
+from exact_online_core.odata import parse_collection
 from exact_online_sandbox.server import Sandbox
 
 from .conftest import ROOT, Server
@@ -99,16 +99,27 @@ def exact_keys(sandbox: Sandbox, entity: str, key: str, divisions: list[int]
     for division in divisions:
         url: str | None = f"{sandbox.api_url}/{division}/{entity}?$select={key}"
         while url:
-            body = requests.get(url, timeout=30, headers={
-                "Authorization": f"Bearer {token}", "Accept": "application/json"}).json()["d"]
-            found.update((division, str(row[key])) for row in body["results"])
-            url = body.get("__next")
+            page = parse_collection(requests.get(url, timeout=30, headers={
+                "Authorization": f"Bearer {token}", "Accept": "application/json"}).json())
+            found.update((division, str(row[key])) for row in page.rows)
+            url = page.next_url
     return found
 
 
 def query(url: str, sql: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(url) as conn:
         return conn.execute(sql).fetchall()
+
+
+def rename_first_account(sandbox: Sandbox, division: int) -> str:
+    """Rename one account of ``division`` in Exact; its ID."""
+    token = sandbox.access_token()
+    answer = sandbox.call(token, "crm/Accounts?$select=ID,Name&$top=1", division=division)
+    account = parse_collection(answer.json()).rows[0]  # $top: Exact's bare {"d": [...]}
+    renamed = sandbox.call(token, f"crm/Accounts(guid'{account['ID']}')", "PUT",
+                           division=division, json={"Name": f"{account['Name']} (renamed)"})
+    assert renamed.status_code == 204, renamed.text
+    return str(account["ID"])
 
 
 def materialize_all(partitions: list[str]) -> None:
@@ -146,3 +157,13 @@ def test_twenty_division_partitions_materialize_with_the_multiprocess_executor(
                       for code in codes}
     tokens = sandbox.calls()["by_endpoint_status"]["POST oauth2/token"]
     assert set(tokens) == {"200"}, tokens
+
+    # A second materialization of a changed division and an unchanged one is incremental:
+    # only the renamed account is loaded again, each division from its own state.
+    renamed = rename_first_account(sandbox, codes[0])
+    before = dict(query(deployment, f"SELECT id, _sdc_batched_at FROM {SCHEMA}.generic_company"))
+    materialize_all(partitions[:2])
+    after = dict(query(deployment, f"SELECT id, _sdc_batched_at FROM {SCHEMA}.generic_company"))
+    assert {key for key, batched in after.items() if batched != before.get(key)} == {renamed}
+    names = query(deployment, f"SELECT name FROM {SCHEMA}.generic_company WHERE id = '{renamed}'")
+    assert len(names) == 1 and names[0][0].endswith("(renamed)"), names
