@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import socket
-import stat
 from contextlib import ExitStack
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +11,7 @@ from urllib.parse import urlsplit
 import requests
 
 from exact_online_cli._common import add_command, load_settings
+from exact_online_cli.login import stored_where
 from exact_online_core.auth import broker_from_config
 from exact_online_core.config import ExactConfig
 from exact_online_core.errors import ConfigError
@@ -64,8 +64,7 @@ def run_demo(config: ExactConfig) -> int:
             )
             return 1
         finish_login(broker, request, redirect)
-        mode = stat.S_IMODE(config.token_store.stat().st_mode)
-        print(f"   Tokens stored in {config.token_store} (mode {mode:o})")
+        print(f"   Tokens stored in {stored_where(config, broker)}")
 
         client = ExactClient(config, broker)
         me = client.get("current/Me")

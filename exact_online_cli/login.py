@@ -9,6 +9,7 @@ import stat
 import sys
 import threading
 import webbrowser
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -17,7 +18,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from exact_online_cli._common import Context, add_command
-from exact_online_core.auth import broker_from_config
+from exact_online_core.auth import TokenBroker, broker_from_config
 from exact_online_core.config import ExactConfig
 from exact_online_core.errors import AuthError, ConfigError, ExactError
 from exact_online_core.http import ExactClient
@@ -99,9 +100,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         redirect = _listener_flow(request, config, args, loopback)
     finish_login(broker, request, redirect)
-    mode = stat.S_IMODE(config.token_store.stat().st_mode)
     with ExactClient(config, broker) as client:
-        _show_login(client, config, mode)
+        _show_login(client, config, stored_where(config, broker))
     return 0
 
 
@@ -250,13 +250,21 @@ class _QuietHandler(WSGIRequestHandler):
         return None  # the access log would print the authorization code
 
 
-def _show_login(client: ExactClient, config: ExactConfig, mode: int) -> None:
+def stored_where(config: ExactConfig, broker: TokenBroker) -> str:
+    """Where the login's tokens are: the file and its mode, or the database row."""
+    if isinstance(config.token_store, Path):
+        mode = stat.S_IMODE(config.token_store.stat().st_mode)
+        return f"{config.token_store} (mode {mode:o})"
+    return str(broker.store)
+
+
+def _show_login(client: ExactClient, config: ExactConfig, where: str) -> None:
     me = client.me()
     name = me.get("FullName") or me.get("UserName") or me.get("UserID")
     email = me.get("Email")
     print(f"Logged in as {name}" + (f" <{email}>" if email else "")
           + f" with app {config.client_id}")
-    print(f"Tokens stored in {config.token_store} (mode {mode:o})")
+    print(f"Tokens stored in {where}")
     current = client.current_division()
     print(f"Current division: {current}")
     try:

@@ -6,15 +6,21 @@ token live 600 s. So every process that uses one login (tap, target, CLI, parall
 goes through a :class:`TokenBroker` over one :class:`TokenStore`: under a cross-process
 lock it re-reads the store (another process may have rotated already), refreshes only when
 it must, and persists the new refresh token before anyone uses the new access token.
+
+That order is what makes a crash survivable: Exact keeps a used refresh token valid for 10
+minutes until the first use of a newer refresh token or of its access token (exact-api.md
+§1.4). A process killed while its refresh is in flight leaves the store holding the token
+it sent, which nobody has superseded, so the next process simply refreshes again with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -31,6 +37,7 @@ from exact_online_core.token_store import (
     FileTokenStore,
     TokenSet,
     TokenStore,
+    open_token_store,
 )
 
 log = logging.getLogger(__name__)
@@ -89,7 +96,7 @@ class TokenBroker:
         cached = self._cached
         if cached is not None and cached.fresh(now) and cached.access_token is not None:
             return cached.access_token.reveal()
-        with self.store.lock():
+        with self._locked():
             tokens = self._load()
             if tokens.fresh(self._clock()) and tokens.access_token is not None:
                 self._cached = tokens
@@ -98,7 +105,7 @@ class TokenBroker:
 
     def after_unauthorized(self, rejected: str) -> str:
         """Exact answered 401 to ``rejected``: take a newer token or refresh, once."""
-        with self.store.lock():
+        with self._locked():
             tokens = self._load()
             current = tokens.access_token
             rotated_elsewhere = current is not None and current.reveal() != rejected
@@ -112,7 +119,7 @@ class TokenBroker:
         redirect = redirect_uri or self.redirect_uri
         if not redirect:
             raise AuthError("A redirect_uri is needed to exchange an authorization code")
-        with self.store.lock():
+        with self._locked():
             payload = self._post_token(
                 {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect},
                 grant="authorization code",
@@ -128,6 +135,17 @@ class TokenBroker:
         self._cached = None
 
     # -- internals ------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The store's lock; when releasing it fails (a database store commits then), the
+        tokens kept in memory may not be durable, so they are dropped, never used."""
+        try:
+            with self.store.lock():
+                yield
+        except BaseException:
+            self._cached = None
+            raise
 
     @property
     def _store_name(self) -> str:
@@ -346,7 +364,7 @@ def broker_from_config(
 ) -> TokenBroker:
     """The broker for an :class:`~exact_online_core.config.ExactConfig`."""
     return TokenBroker(
-        store=FileTokenStore(config.token_store),
+        store=open_token_store(config.token_store, client_id=config.client_id),
         token_url=config.token_url,
         client_id=config.client_id,
         client_secret=config.client_secret,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from exact_online_core.errors import ConfigError
 from exact_online_core.secrets import Secret
@@ -30,6 +30,35 @@ DEFAULT_TOKEN_DIR = Path("~/.exact-online")
 
 Divisions = list[int] | Literal["all"] | None
 
+DATABASE_SCHEMES = ("postgresql", "postgres")
+
+
+@dataclass(frozen=True)
+class DatabaseLocation:
+    """``token_store: "postgresql://user@host:port/db"``: the login's tokens in a table of
+    that database, one row per login (named by the URL's ``#fragment``, else the client_id).
+
+    The URL may carry a password (libpq's PGPASSWORD or ~/.pgpass are better), so it is a
+    :class:`Secret`; ``str()`` shows it without the password.
+    """
+
+    url: Secret
+    row: str | None = None
+
+    def __str__(self) -> str:
+        return masked_url(urlsplit(self.url.reveal()))
+
+
+def masked_url(parts: SplitResult) -> str:
+    """scheme://user@host:port/path, never the password, the query or the fragment."""
+    user = f"{unquote(parts.username)}@" if parts.username else ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
+
+
 
 @dataclass(frozen=True)
 class ExactConfig:
@@ -44,7 +73,8 @@ class ExactConfig:
     client_secret: Secret
     redirect_uri: str | None = None
     refresh_token: Secret | None = None
-    token_store: Path = field(default_factory=lambda: DEFAULT_TOKEN_DIR / "tokens.json")
+    token_store: Path | DatabaseLocation = field(
+        default_factory=lambda: DEFAULT_TOKEN_DIR / "tokens.json")
     divisions: Divisions = None
     timeout: float = 60.0
     max_retries: int = 5
@@ -129,17 +159,33 @@ def _base_url(settings: Mapping[str, Any]) -> str:
     return REGIONS[key]
 
 
-def _token_store(settings: Mapping[str, Any], client_id: str) -> Path:
+def _token_store(settings: Mapping[str, Any], client_id: str) -> Path | DatabaseLocation:
     value = settings.get("token_store")
     if value in (None, ""):
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", client_id)
         return (DEFAULT_TOKEN_DIR / f"tokens-{safe}.json").expanduser()
     if not isinstance(value, str):
-        raise ConfigError("token_store", "must be a file path")
+        raise ConfigError("token_store", "must be a file path or a postgresql:// URL")
+    scheme = value.partition("://")[0].lower() if "://" in value else ""
+    if scheme:
+        return _database_location(value, scheme)
     path = Path(value).expanduser()
     if path.exists() and path.is_dir():
         raise ConfigError("token_store", f"{path} is a directory; give a file path")
     return path
+
+
+def _database_location(value: str, scheme: str) -> DatabaseLocation:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        raise ConfigError("token_store", "is not a valid postgresql:// URL") from None
+    if scheme not in DATABASE_SCHEMES:
+        raise ConfigError("token_store", f"{masked_url(parts)} is neither a file path nor a "
+                          "postgresql://user@host:port/database URL")
+    row = unquote(parts.fragment) or None
+    return DatabaseLocation(Secret(parts._replace(fragment="").geturl()), row)
 
 
 def _divisions(value: Any) -> Divisions:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import filelock
 
+from exact_online_core.config import DatabaseLocation
 from exact_online_core.errors import AuthError, ConfigError
 from exact_online_core.paths import blocked_by_file
 from exact_online_core.secrets import Secret
@@ -132,9 +133,12 @@ def _number(value: Any, name: str) -> float:
 class TokenStore(Protocol):
     """Durable home of one login's tokens, shared by processes.
 
-    Implementations: :class:`FileTokenStore`; others (a secret manager, a database) only
-    need a cross-process lock and atomic reads and writes. ``read`` under the lock may
-    complete a write a crashed process left half done.
+    Implementations: :class:`FileTokenStore` (one host) and
+    :class:`~exact_online_core.token_store_postgres.PostgresTokenStore` (many machines);
+    others (a secret manager) only need a cross-process lock and atomic reads and writes.
+    ``read`` under the lock may complete a write a crashed process left half done. What is
+    written under the lock must be durable when the lock is released (the broker hands out
+    a new access token only after that).
     """
 
     def lock(self) -> contextlib.AbstractContextManager[None]: ...
@@ -258,6 +262,16 @@ class FileTokenStore:
         )
 
 
+def open_token_store(location: Path | DatabaseLocation, *, client_id: str) -> TokenStore:
+    """The store a ``token_store`` setting names: a file, or a row of a PostgreSQL table
+    (named by the URL's ``#fragment``, else ``client_id``)."""
+    if isinstance(location, DatabaseLocation):
+        from exact_online_core.token_store_postgres import PostgresTokenStore
+
+        return PostgresTokenStore(location, row=location.row or client_id)
+    return FileTokenStore(location)
+
+
 def _fsync_directory(directory: Path) -> None:
     """Make a rename in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
@@ -275,4 +289,5 @@ __all__ = [
     "FileTokenStore",
     "TokenSet",
     "TokenStore",
+    "open_token_store",
 ]

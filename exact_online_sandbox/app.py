@@ -145,9 +145,11 @@ class SandboxApp:
         ], strict_slashes=False, merge_slashes=False)
         self.webhooks.start()
 
-    def reset(self, *, seed: int | None = 42, size: str | dict[str, int] = "small") -> None:
-        """Wipe rows, tokens, counters, faults, subscriptions; re-seed; default apps again."""
-        self.backend.reset(seed=seed, size=size)
+    def reset(self, *, seed: int | None = 42, size: str | dict[str, int] = "small",
+              divisions: int = 2) -> None:
+        """Wipe rows, tokens, counters, faults, subscriptions; re-seed ``divisions``
+        divisions; default apps again."""
+        self.backend.reset(seed=seed, size=size, divisions=divisions)
         self.oauth.reset(extra_scopes={e.scope for e in ENTITIES.values()})
         self.limiter.reset()
         self.faults.clear()

@@ -98,17 +98,22 @@ class Backend:
         self.listeners: list[Callable[[Change], None]] = []
         self._pending: list[Change] = []
         self._divisions: dict[int, dict[str, Any]] = {}
+        self._reachable: tuple[int, ...] | None = None
         if not self.store.scalar("SELECT count(*) FROM rows WHERE entity = 'Divisions'", ()):
             self.reset(seed=seed, size=size)
 
-    def reset(self, *, seed: int | None = 42, size: str | dict[str, int] = "small") -> None:
-        """Wipe every entity row and counter and seed again (``seed=None``: no business data)."""
+    def reset(self, *, seed: int | None = 42, size: str | dict[str, int] = "small",
+              divisions: int = len(seeding.REACHABLE)) -> None:
+        """Wipe every entity row and counter and seed ``divisions`` divisions again
+        (``seed=None``: no business data)."""
+        codes = seeding.division_codes(divisions)  # refused before anything is wiped
         self.store.wipe()
         self._divisions = {}
+        self._reachable = None
         now = datetime.fromtimestamp(self.clock.now(), UTC)
         month = datetime(now.year, now.month, 1, tzinfo=UTC)
         seeding.seed_all(self.store, seed=seed, size=size,
-                         anchor_ms=int(month.timestamp() * 1000))
+                         anchor_ms=int(month.timestamp() * 1000), divisions=len(codes))
 
     # --- identity ------------------------------------------------------------------------
     def user(self) -> dict[str, Any]:
@@ -147,10 +152,12 @@ class Backend:
         }
 
     def division_exists(self, division: int) -> bool:
-        return division in seeding.REACHABLE or division in seeding.UNREACHABLE
+        return division in self.reachable_divisions() or division in seeding.UNREACHABLE
 
     def reachable_divisions(self) -> list[int]:
-        return list(seeding.REACHABLE)
+        if self._reachable is None:
+            self._reachable = seeding.stored_division_codes(self.store)
+        return list(self._reachable)
 
     def division_row(self, division: int) -> dict[str, Any]:
         if division not in self._divisions:

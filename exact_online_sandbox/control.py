@@ -169,8 +169,9 @@ class Control:
             seed = _int(seed, "seed")
         if not isinstance(size, str | dict):
             raise ExactApiError(400, "size is 'small' or an object of counts")
-        self.sb.reset(seed=seed, size=size)
-        return _json({"ok": True, "seed": seed, "size": size})
+        divisions = _int(body.get("divisions", 2), "divisions")
+        self.sb.reset(seed=seed, size=size, divisions=divisions)
+        return _json({"ok": True, "seed": seed, "size": size, "divisions": divisions})
 
     def _clock(self, request: Request, body: dict[str, Any]) -> Response:
         clock = self.sb.clock

@@ -3,11 +3,17 @@
 Token-endpoint answers (OAuth-style bodies ``{"error", "error_description"}``):
 
 - unknown client or wrong secret: 400 ``{"error":"invalid_request"}`` (picqer#553).
-- refresh too early (< 570 s after the grant's last access token): 400 ``access_denied``
+- refresh too early (< 570 s after the access token issued together with the presented
+  refresh token): 400 ``access_denied``
   "Rate limit exceeded: access_token not expired" with
   ``Reason: TooEarlyToRefreshTokens: …``; the refresh token is not consumed (websmurf#31).
 - refresh token already rotated: 401 ``unauthorized_client`` "Old refresh token used."
   (the real body in picqer#300, #640, #644; chosen over the uncertain ``invalid_grant``).
+  "Rotated" as invantive describes Exact's rule (exact-api.md §1.4, [likely]): a used
+  refresh token stays valid for 10 minutes after its first use, and the first use of a
+  newer refresh token *or of its access token* expires every refresh token issued before
+  it. So a client that died before it received (or stored) the answer to its refresh can
+  refresh again with the same token, as long as nobody used the tokens it lost.
 - refresh token never issued, or revoked: 400 ``invalid_grant`` "The refresh token is
   invalid." [uncertain text].
 - refresh token unused 30 days: 400 ``invalid_request`` "The refresh token expired at … and
@@ -26,6 +32,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +45,8 @@ from exact_online_sandbox.store import Store
 ACCESS_TOKEN_LIFETIME = 600
 REFRESH_NOT_BEFORE = 570
 REFRESH_TOKEN_LIFETIME = 30 * 86400
+USED_REFRESH_TOKEN_GRACE = 600
+"""Seconds a used refresh token stays valid while its successors are unused (§1.4)."""
 CODE_LIFETIME = 180
 INITIAL_REFRESH_TOKEN = "sandbox-initial-refresh-token"
 DEFAULT_CLIENT_ID = "sandbox-client"
@@ -80,13 +89,14 @@ CREATE TABLE IF NOT EXISTS sb_grants (
     grant_id INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL,
     created_at REAL NOT NULL, last_access_at REAL
 );
-CREATE TABLE IF NOT EXISTS sb_refresh_tokens (
-    token_hash TEXT PRIMARY KEY, grant_id INTEGER NOT NULL, issued_at REAL NOT NULL,
-    current INTEGER NOT NULL
+CREATE TABLE IF NOT EXISTS sb_rotating_tokens (
+    token_hash TEXT PRIMARY KEY, grant_id INTEGER NOT NULL, issue INTEGER NOT NULL,
+    issued_at REAL NOT NULL, with_access INTEGER NOT NULL, used_at REAL,
+    expired INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS sb_access_tokens (
+CREATE TABLE IF NOT EXISTS sb_bearer_tokens (
     token_hash TEXT PRIMARY KEY, grant_id INTEGER NOT NULL, client_id TEXT NOT NULL,
-    expires_at REAL NOT NULL
+    issue INTEGER NOT NULL, expires_at REAL NOT NULL, used INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS sb_token_calls (
     client_id TEXT NOT NULL, day INTEGER NOT NULL, count INTEGER NOT NULL,
@@ -166,8 +176,8 @@ class OAuth:
     def reset(self, extra_scopes: Iterable[str] = ()) -> None:
         """Wipe apps, codes and tokens; register the default apps and the initial token."""
         with self._store.transaction() as conn:
-            for table in ("sb_apps", "sb_codes", "sb_grants", "sb_refresh_tokens",
-                          "sb_access_tokens", "sb_token_calls"):
+            for table in ("sb_apps", "sb_codes", "sb_grants", "sb_rotating_tokens",
+                          "sb_bearer_tokens", "sb_token_calls"):
                 conn.execute(f"DELETE FROM {table}")
         all_scopes = sorted({*SCOPE_CATALOGUE, *extra_scopes})
         self.register_app(App(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
@@ -271,29 +281,44 @@ class OAuth:
         now = self._clock.now()
         with self._store.transaction() as conn:
             row = conn.execute(
-                "SELECT t.grant_id, t.issued_at, t.current, g.client_id, g.last_access_at "
-                "FROM sb_refresh_tokens t JOIN sb_grants g ON g.grant_id = t.grant_id "
-                "WHERE t.token_hash = ?", (_digest(refresh_token),)).fetchone()
-        if row is None or row[3] != app.client_id:
-            raise ExactApiError(400, "The refresh token is invalid.", oauth_error="invalid_grant")
-        grant_id, issued_at, current, _client, last_access_at = row
-        if not current:
-            raise ExactApiError(401, "Old refresh token used.", oauth_error="unauthorized_client")
-        expires_at = float(issued_at) + REFRESH_TOKEN_LIFETIME
-        if now > expires_at:
-            raise ExactApiError(
-                400,
-                f"The refresh token expired at {_exact_time(expires_at)} "
-                f"and it is now {_exact_time(now)}.",
-                oauth_error="invalid_request")
-        if last_access_at is not None and now < float(last_access_at) + REFRESH_NOT_BEFORE:
-            message = "Rate limit exceeded: access_token not expired"
-            raise ExactApiError(400, message, oauth_error="access_denied",
-                                reason=f"TooEarlyToRefreshTokens: {message}")
-        return self._issue(int(grant_id), app.client_id)
+                "SELECT t.grant_id, t.issue, t.issued_at, t.with_access, t.used_at, t.expired, "
+                "g.client_id FROM sb_rotating_tokens t JOIN sb_grants g "
+                "ON g.grant_id = t.grant_id WHERE t.token_hash = ?",
+                (_digest(refresh_token),)).fetchone()
+            if row is None or row[6] != app.client_id:
+                raise ExactApiError(400, "The refresh token is invalid.",
+                                    oauth_error="invalid_grant")
+            grant_id, issue, issued_at, with_access, used_at, expired, _client = row
+            if expired or (used_at is not None
+                           and now > float(used_at) + USED_REFRESH_TOKEN_GRACE):
+                raise ExactApiError(401, "Old refresh token used.",
+                                    oauth_error="unauthorized_client")
+            expires_at = float(issued_at) + REFRESH_TOKEN_LIFETIME
+            if now > expires_at:
+                raise ExactApiError(
+                    400,
+                    f"The refresh token expired at {_exact_time(expires_at)} "
+                    f"and it is now {_exact_time(now)}.",
+                    oauth_error="invalid_request")
+            if with_access and now < float(issued_at) + REFRESH_NOT_BEFORE:
+                message = "Rate limit exceeded: access_token not expired"
+                raise ExactApiError(400, message, oauth_error="access_denied",
+                                    reason=f"TooEarlyToRefreshTokens: {message}")
+            if used_at is None:
+                conn.execute("UPDATE sb_rotating_tokens SET used_at = ? WHERE token_hash = ?",
+                             (now, _digest(refresh_token)))
+                self._expire_before(conn, int(grant_id), int(issue))
+            return self._issue(int(grant_id), app.client_id)
+
+    @staticmethod
+    def _expire_before(conn: sqlite3.Connection, grant_id: int, issue: int) -> None:
+        """A token of ``issue`` was used for the first time: every earlier refresh token of
+        the grant expires (exact-api.md §1.4)."""
+        conn.execute("UPDATE sb_rotating_tokens SET expired = 1 "
+                     "WHERE grant_id = ? AND issue < ? AND expired = 0", (grant_id, issue))
 
     def _new_grant(self, client_id: str, refresh_token: str | None = None) -> int:
-        """A consent: a grant with one current refresh token and no access token yet."""
+        """A consent: a grant with one refresh token (issue 0) and no access token yet."""
         now = self._clock.now()
         with self._store.transaction() as conn:
             cur = conn.execute(
@@ -301,40 +326,70 @@ class OAuth:
                 (client_id, now))
             grant_id = int(cur.lastrowid or 0)
             if refresh_token is not None:
-                conn.execute("INSERT OR REPLACE INTO sb_refresh_tokens VALUES (?, ?, ?, 1)",
-                             (_digest(refresh_token), grant_id, now))
+                conn.execute(
+                    "INSERT OR REPLACE INTO sb_rotating_tokens "
+                    "(token_hash, grant_id, issue, issued_at, with_access) VALUES (?, ?, 0, ?, 0)",
+                    (_digest(refresh_token), grant_id, now))
         return grant_id
 
     def _issue(self, grant_id: int, client_id: str) -> dict[str, str]:
-        """New access token + rotated refresh token; the previous refresh token becomes old."""
+        """A new access token and refresh token of the grant's next issue. Earlier refresh
+        tokens stay valid until a token of this issue is used (or their 10 minutes pass)."""
         now = self._clock.now()
         access, refresh = _new_access_token(), _new_refresh_token()
         with self._store.transaction() as conn:
-            conn.execute("UPDATE sb_refresh_tokens SET current = 0 WHERE grant_id = ?",
-                         (grant_id,))
-            conn.execute("INSERT INTO sb_refresh_tokens VALUES (?, ?, ?, 1)",
-                         (_digest(refresh), grant_id, now))
-            conn.execute("INSERT INTO sb_access_tokens VALUES (?, ?, ?, ?)",
-                         (_digest(access), grant_id, client_id, now + ACCESS_TOKEN_LIFETIME))
+            last = conn.execute("SELECT MAX(issue) FROM sb_rotating_tokens WHERE grant_id = ?",
+                                (grant_id,)).fetchone()[0]
+            issue = int(last) + 1 if last is not None else 1
+            conn.execute(
+                "INSERT INTO sb_rotating_tokens "
+                "(token_hash, grant_id, issue, issued_at, with_access) VALUES (?, ?, ?, ?, 1)",
+                (_digest(refresh), grant_id, issue, now))
+            conn.execute(
+                "INSERT INTO sb_bearer_tokens (token_hash, grant_id, client_id, issue, "
+                "expires_at) VALUES (?, ?, ?, ?, ?)",
+                (_digest(access), grant_id, client_id, issue, now + ACCESS_TOKEN_LIFETIME))
             conn.execute("UPDATE sb_grants SET last_access_at = ? WHERE grant_id = ?",
                          (now, grant_id))
-            conn.execute("DELETE FROM sb_access_tokens WHERE expires_at < ?", (now - 86400,))
+            conn.execute("DELETE FROM sb_bearer_tokens WHERE expires_at < ?", (now - 86400,))
         return {"access_token": access, "token_type": "bearer",
                 "expires_in": str(ACCESS_TOKEN_LIFETIME), "refresh_token": refresh}
 
     # ---- API side and control helpers -------------------------------------------------
 
     def authenticate(self, access_token: str) -> TokenGrant | None:
-        """The grant behind a bearer token, or None when unknown, revoked or expired."""
+        """The grant behind a bearer token, or None when unknown, revoked or expired. The
+        first use of an access token expires the refresh tokens issued before it."""
         if not access_token:
             return None
-        with self._store.transaction() as conn:
+        digest = _digest(access_token)
+        with self._store.reading() as conn:
             row = conn.execute(
-                "SELECT client_id, grant_id, expires_at FROM sb_access_tokens "
-                "WHERE token_hash = ?", (_digest(access_token),)).fetchone()
+                "SELECT client_id, grant_id, expires_at, issue, used FROM sb_bearer_tokens "
+                "WHERE token_hash = ?", (digest,)).fetchone()
         if row is None or self._clock.now() >= float(row[2]):
             return None
+        if not row[4]:
+            with self._store.transaction() as conn:
+                conn.execute("UPDATE sb_bearer_tokens SET used = 1 WHERE token_hash = ?",
+                             (digest,))
+                self._expire_before(conn, int(row[1]), int(row[3]))
         return TokenGrant(row[0], int(row[1]), float(row[2]))
+
+    def refresh_token_state(self, refresh_token: str) -> str:
+        """``unused`` (never used, not expired by a newer one), ``used`` (used, still in its
+        10 minutes and not superseded), ``old`` (refused: "Old refresh token used") or
+        ``unknown``; the 570 s and 30-day rules aside. For tests."""
+        now = self._clock.now()
+        with self._store.reading() as conn:
+            row = conn.execute("SELECT used_at, expired FROM sb_rotating_tokens "
+                               "WHERE token_hash = ?", (_digest(refresh_token),)).fetchone()
+        if row is None:
+            return "unknown"
+        used_at, expired = row
+        if expired or (used_at is not None and now > float(used_at) + USED_REFRESH_TOKEN_GRACE):
+            return "old"
+        return "unused" if used_at is None else "used"
 
     def mint_grant(self, client_id: str) -> str:
         """A fresh refresh token as if the user had just consented (no access token yet)."""
@@ -350,7 +405,7 @@ class OAuth:
             grants = [r[0] for r in conn.execute(
                 "SELECT grant_id FROM sb_grants WHERE client_id = ?", (client_id,))]
             for grant_id in grants:
-                conn.execute("DELETE FROM sb_refresh_tokens WHERE grant_id = ?", (grant_id,))
-            conn.execute("DELETE FROM sb_access_tokens WHERE client_id = ?", (client_id,))
+                conn.execute("DELETE FROM sb_rotating_tokens WHERE grant_id = ?", (grant_id,))
+            conn.execute("DELETE FROM sb_bearer_tokens WHERE client_id = ?", (client_id,))
             conn.execute("DELETE FROM sb_grants WHERE client_id = ?", (client_id,))
         return len(grants)

@@ -47,6 +47,39 @@ DIVISIONS: dict[int, dict[str, Any]] = {
 }
 """Every division of the licence; the user can open the REACHABLE ones (system/Divisions),
 system/AllDivisions lists them all."""
+MAX_DIVISIONS = 20_000
+FIRST_EXTRA_DIVISION = 100004
+"""Divisions beyond the two reachable named ones are numbered from here (100003 is the
+unreachable one)."""
+
+
+def division_codes(count: int = len(REACHABLE)) -> tuple[int, ...]:
+    """The reachable divisions of a sandbox with ``count`` of them (an accounting firm's
+    login reaches hundreds or thousands): 100001, 100002, then 100004, 100005, ..."""
+    if not 1 <= count <= MAX_DIVISIONS:
+        raise ValueError(f"divisions must be between 1 and {MAX_DIVISIONS}, got {count}")
+    extra = range(FIRST_EXTRA_DIVISION, FIRST_EXTRA_DIVISION + count - len(REACHABLE))
+    return (*REACHABLE[:count], *extra)
+
+
+def division_info(code: int) -> dict[str, Any]:
+    """A division's company: the named ones, or a generated one (alternately NL and BE)."""
+    if code in DIVISIONS:
+        return DIVISIONS[code]
+    n = code - FIRST_EXTRA_DIVISION + 3
+    country = "NL" if n % 2 else "BE"
+    return {"Description": f"Sandbox Administratie {n:04d}", "Country": country,
+            "City": CITIES[country][n % len(CITIES[country])][0], "Hid": n,
+            "IsMainDivision": False, "Current": False}
+
+
+def stored_division_codes(store: Store) -> tuple[int, ...]:
+    """The reachable divisions the store was seeded with."""
+    count = store.scalar("SELECT value FROM counters WHERE division = 0 AND name = ?",
+                         ("divisions",))
+    return division_codes(int(count) if count else len(REACHABLE))
+
+
 CREATED_MS = 1_672_531_200_000  # 2023-01-01: the sandbox company's creation
 FULL_NAME = "Sandbox User"
 
@@ -222,27 +255,30 @@ def _account_json(a: dict[str, Any]) -> str:
 
 
 def seed_all(store: Store, *, seed: int | None = 42, size: str | dict[str, int] = "small",
-             anchor_ms: int | None = None) -> None:
-    """Seed divisions and users, and (unless ``seed`` is None) business data per division.
+             anchor_ms: int | None = None, divisions: int = len(REACHABLE)) -> None:
+    """Seed ``divisions`` divisions and users, and (unless ``seed`` is None) business data
+    of ``size`` in each division.
 
     ``anchor_ms`` is "today" for the data's dates (defaults to a fixed date, so the same seed
     always gives the same rows)."""
+    codes = division_codes(divisions)
     counts = dict(SMALL)
     if isinstance(size, dict):
         counts.update(size)
     elif size != "small":
         raise ValueError(f"unknown seed size {size!r}: use 'small' or a dict of counts")
     anchor = anchor_ms if anchor_ms is not None else 1_780_272_000_000  # 2026-06-01
-    cache_key = (seed, tuple(sorted(counts.items())), anchor)
+    cache_key = (seed, tuple(sorted(counts.items())), anchor, len(codes))
     if store.restore(_SNAPSHOTS.get(cache_key)):
         return
     with store.bulk_load():
-        _seed_global(store)
+        _seed_global(store, codes)
+        store.set_counter(0, "divisions", len(codes))
         if seed is not None:
-            for division in REACHABLE:
+            for division in codes:
                 rng = random.Random(f"{seed}:{division}")
                 _seed_division(store, rng, division, counts, anchor)
-    if sum(v for k, v in counts.items() if k != "generic") <= SNAPSHOT_LIMIT:
+    if sum(v for k, v in counts.items() if k != "generic") * len(codes) <= SNAPSHOT_LIMIT:
         _SNAPSHOTS[cache_key] = store.snapshot()
         while len(_SNAPSHOTS) > 8:
             _SNAPSHOTS.pop(next(iter(_SNAPSHOTS)))
@@ -272,13 +308,17 @@ def _division_row(entity: EntityDef, code: int, info: dict[str, Any]) -> dict[st
     return _audit(row, code, CREATED_MS, CREATED_MS)
 
 
-def _seed_global(store: Store) -> None:
+def _seed_global(store: Store, codes: tuple[int, ...]) -> None:
+    """The login's divisions (``codes``; system/Divisions, HRM) and the licence's
+    (system/AllDivisions: those and the unreachable ones)."""
     rows = _Rows(store, 0)
-    for code, info in DIVISIONS.items():
-        if code in REACHABLE:
+    reachable = set(codes)
+    for code in sorted(reachable | set(UNREACHABLE)):
+        info = division_info(code)
+        if code in reachable:
             rows.add(ENTITIES["Divisions"], _division_row(ENTITIES["Divisions"], code, info))
         rows.add(ENTITIES["AllDivisions"], _division_row(ENTITIES["AllDivisions"], code, info))
-        if code in REACHABLE:
+        if code in reachable:
             hrm = ENTITIES["HrmDivisions"]
             row = blank(hrm)
             row.update(Code=code, Description=info["Description"], HID=info["Hid"],
@@ -310,7 +350,7 @@ def _seed_global(store: Store) -> None:
 
 def _seed_division(store: Store, rng: random.Random, division: int, counts: dict[str, int],
                    anchor: int) -> None:
-    country = str(DIVISIONS[division]["Country"])
+    country = str(division_info(division)["Country"])
     rows = _Rows(store, division)
     span = max(anchor - CREATED_MS, DAY_MS)
     randint, choice, rnd = rng.randint, rng.choice, rng.random

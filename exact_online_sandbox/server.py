@@ -248,8 +248,12 @@ class Sandbox:
     def clear_calls(self) -> None:
         self.control.delete("/calls")
 
-    def reset(self, seed: int | None = 42, size: str | dict[str, int] = "small") -> None:
-        self.control.post("/reset", json={"seed": seed, "size": size})
+    def reset(self, seed: int | None = 42, size: str | dict[str, int] = "small",
+              divisions: int = 2) -> None:
+        """Re-seed: ``divisions`` reachable divisions (100001, 100002, 100004, ...), each
+        with data of ``size`` and its own rate limits."""
+        self.control.post("/reset", json={"seed": seed, "size": size, "divisions": divisions},
+                          timeout=600)
 
     def mint_refresh_token(self, client_id: str = DEFAULT_CLIENT_ID) -> str:
         return str(self.control.post("/grants", json={"client_id": client_id})["refresh_token"])

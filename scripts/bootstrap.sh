@@ -10,7 +10,7 @@ fi
 stamp=.venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev,pipelines]'
+  .venv/bin/python -m pip install --quiet -e '.[dev,pipelines,postgres,orchestration]'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -11,8 +11,9 @@
 #   which may not be able to reach the project directory).
 # - Listens on 127.0.0.1 only, port $EXACT_PG_PORT (default 54329; when that port is taken by
 #   something else and EXACT_PG_PORT is not set, a free port is used instead).
-# - Creates the login $EXACT_PG_USER/$EXACT_PG_PASSWORD (exact/exact) and the database
-#   $EXACT_PG_DATABASE (exact_warehouse). Idempotent, and fast when the server already runs.
+# - Creates the login $EXACT_PG_USER/$EXACT_PG_PASSWORD (exact/exact, allowed to create
+#   databases) and the database $EXACT_PG_DATABASE (exact_warehouse). Idempotent, and fast
+#   when the server already runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -158,10 +159,11 @@ sql() {
 
 ensure_database() {
   local quoted_password="${PG_PASSWORD//\'/\'\'}"
+  # CREATEDB: tests make throwaway databases of their own (token stores, Meltano state).
   if [ "$(sql -c "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'")" != 1 ]; then
-    sql -c "CREATE ROLE \"$PG_USER\" LOGIN PASSWORD '$quoted_password'"
+    sql -c "CREATE ROLE \"$PG_USER\" LOGIN CREATEDB PASSWORD '$quoted_password'"
   else
-    sql -c "ALTER ROLE \"$PG_USER\" LOGIN PASSWORD '$quoted_password'"
+    sql -c "ALTER ROLE \"$PG_USER\" LOGIN CREATEDB PASSWORD '$quoted_password'"
   fi
   if [ "$(sql -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DATABASE'")" != 1 ]; then
     sql -c "CREATE DATABASE \"$PG_DATABASE\" OWNER \"$PG_USER\""

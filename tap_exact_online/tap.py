@@ -71,7 +71,8 @@ CONNECTION_SETTINGS = th.PropertiesList(
         "token_store",
         th.StringType,
         description="Token file shared by every process of this login "
-        "(default ~/.exact-online/tokens-<client_id>.json).",
+        "(default ~/.exact-online/tokens-<client_id>.json), or a "
+        "postgresql://user@host:port/db URL to share it between machines.",
     ),
     th.Property(
         "divisions",

@@ -62,7 +62,8 @@ class TargetExactOnline(Target):
                     description="Initial refresh token (from `exact-online login`); the "
                     "rotated tokens are kept in token_store."),
         th.Property("token_store", th.StringType,
-                    description="File that keeps the rotating tokens, shared with the tap."),
+                    description="File that keeps the rotating tokens, shared with the tap, "
+                    "or a postgresql://user@host:port/db URL (workers on many machines)."),
         th.Property("divisions", th.CustomType({"type": ["array", "string", "integer", "null"],
                                                 "items": {"type": ["integer", "string"]}}),
                     description="Division codes the target may write to; the first is the "

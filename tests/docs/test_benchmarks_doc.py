@@ -4,6 +4,7 @@ reliability suite counts the tests that exist."""
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -152,3 +153,15 @@ def test_invoice_table_is_the_invoices_file() -> None:
             f"{run['full']['seconds']:.1f}", f"{run['full']['cpu_seconds']:.1f}",
             f"{run['full']['peak_rss_mb']:.0f} MB",
         ]
+
+
+
+def test_many_divisions_table_is_the_divisions_results_file() -> None:
+    spec = importlib.util.spec_from_file_location("divisions",
+                                                  ROOT / "benchmarks" / "divisions.py")
+    assert spec is not None and spec.loader is not None
+    divisions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(divisions)
+    results = json.loads((ROOT / "benchmarks" / "divisions.json").read_text())
+    assert divisions.table(results) in DOC
+    assert f"{results['divisions']:,} divisions" in DOC.split("## Many divisions", 1)[1]

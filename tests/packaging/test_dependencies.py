@@ -33,9 +33,17 @@ def requirement_names(requirements: list[str]) -> set[str]:
     return names
 
 
+OPTIONAL_PACKAGES = {"exact_online_dagster": "orchestration"}
+"""Packages that only work with an extra installed, and that extra."""
+
+
 def runtime_packages() -> list[str]:
     include = pyproject()["tool"]["setuptools"]["packages"]["find"]["include"]  # type: ignore[index]
     return sorted({pattern.rstrip("*") for pattern in include})
+
+
+def connector_packages() -> list[str]:
+    return [name for name in runtime_packages() if name not in OPTIONAL_PACKAGES]
 
 
 def local_modules() -> set[str]:
@@ -82,11 +90,20 @@ def declared_extras() -> dict[str, set[str]]:
 
 
 def test_runtime_dependencies_are_exactly_what_the_packages_import() -> None:
-    imported = imported_distributions(runtime_packages())
+    imported = imported_distributions(connector_packages())
     declared = declared_runtime()
     assert {d: sorted(w) for d, w in imported.items() if d not in declared} == {}, (
         "imported by the packages but not in [project] dependencies")
     assert declared - set(imported) == set(), "declared in [project] dependencies, never imported"
+
+
+def test_an_optional_package_imports_only_the_runtime_and_its_extra() -> None:
+    extras = declared_extras()
+    for package, extra in OPTIONAL_PACKAGES.items():
+        imported = imported_distributions([package])
+        allowed = declared_runtime() | extras[extra]
+        assert {d: sorted(w) for d, w in imported.items() if d not in allowed} == {}, package
+        assert extras[extra] <= set(imported), f"{package} never imports its extra {extra}"
 
 
 def test_test_script_and_benchmark_imports_are_declared() -> None:

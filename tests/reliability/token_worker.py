@@ -10,9 +10,12 @@
 
 ``python token_worker.py spawner BASE_URL STORE SEED ORIGIN_EPOCH ORIGIN_MONOTONIC SCALE STOP``
     imports everything once, then forks a worker for every ``spawn`` line on stdin, so a test
-    can SIGKILL hundreds of workers without paying an interpreter start for each. Every
+    can SIGKILL hundreds of workers without paying an interpreter start for each
+    (``spawn X``: a worker that SIGKILLs itself as soon as it reaches phase X). Every
     line on stdout is an event, written with one ``os.write`` (atomic on a pipe):
-    ``spawned PID`` · ``phase PID X`` · ``exited PID STATUS`` · ``report PID {json}``.
+    ``spawned PID`` · ``phase PID X`` · ``sent PID FINGERPRINT`` (the refresh token a
+    token POST is about to send, as ``auth.fingerprint``, right before its ``P``) ·
+    ``exited PID STATUS`` · ``report PID {json}``.
     Phases: ``P`` token POST sent, ``R`` its answer received, ``w`` store write started,
     ``p`` the pending file is written and fsync'd (the rename comes next), ``W`` store write
     done, ``X`` Exact refused the stored refresh token (a lockout). Only these forked
@@ -36,14 +39,19 @@ from typing import Any
 
 import requests
 
-from exact_online_core.auth import FileTokenStore, TokenBroker
+from exact_online_core.auth import FileTokenStore, TokenBroker, fingerprint
 from exact_online_core.errors import ExactError, LoginRequiredError
 from exact_online_core.secrets import Secret
 from exact_online_core.token_store import TokenSet
 
+R_PAUSE = 0.05
+"""Real seconds a traced worker holds a token answer in memory before storing it (a slow
+machine's pause), so a kill aimed at ``R`` lands before the write."""
+
 
 def make_broker(base_url: str, store: str, seed: str, clock: Callable[[], float],
-                emit: Callable[[str], None] | None = None) -> TokenBroker:
+                emit: Callable[[str], None] | None = None,
+                sent: Callable[[str], None] | None = None) -> TokenBroker:
     token_store = FileTokenStore(store)
     broker = TokenBroker(store=token_store, token_url=f"{base_url}/api/oauth2/token",
                          client_id="sandbox-client", client_secret=Secret("sandbox-secret"),
@@ -52,9 +60,12 @@ def make_broker(base_url: str, store: str, seed: str, clock: Callable[[], float]
         post, write, replace = broker._post_token, token_store.write, os.replace
 
         def traced_post(form: dict[str, str], *, grant: str) -> dict[str, Any]:
+            if sent is not None and "refresh_token" in form:
+                sent(fingerprint(Secret(form["refresh_token"])))
             emit("P")
             answer = post(form, grant=grant)
             emit("R")
+            time.sleep(R_PAUSE)
             return answer
 
         def traced_write(tokens: TokenSet) -> None:
@@ -196,16 +207,23 @@ def spawner(argv: list[str]) -> int:
         commands += chunk
         *lines, commands = commands.split(b"\n")
         for line in lines:
-            if line.strip() != b"spawn":
+            words = line.decode().split()
+            if words[:1] != ["spawn"]:
                 continue
+            die_at = words[1] if len(words) > 1 else None
             pid = os.fork()
             if pid == 0:
                 me = os.getpid()
 
-                def emit(phase: str, me: int = me) -> None:
+                def emit(phase: str, me: int = me, die_at: str | None = die_at) -> None:
                     say(f"phase {me} {phase}")
+                    if phase == die_at:
+                        os.kill(me, signal.SIGKILL)
 
-                broker = make_broker(base_url, store, seed, clock, emit)
+                def sent(tag: str, me: int = me) -> None:
+                    say(f"sent {me} {tag}")
+
+                broker = make_broker(base_url, store, seed, clock, emit, sent)
                 report = work(broker, base_url, lambda: not os.path.exists(stop), emit)
                 say(f"report {me} {json.dumps(report)}")
                 os._exit(0)

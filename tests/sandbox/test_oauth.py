@@ -85,20 +85,65 @@ def test_tokens_look_like_exact_tokens(sandbox: Sandbox) -> None:
     assert "!" in body["refresh_token"]
 
 
-def test_initial_refresh_token_works_once(sandbox: Sandbox) -> None:
+def test_initial_refresh_token_is_refused_once_its_successor_was_used(
+        sandbox: Sandbox) -> None:
     first = _refresh(sandbox, sandbox.initial_refresh_token)
     assert first.status_code == 200
+    assert sandbox.call(first.json()["access_token"], "current/Me",
+                        division=None).status_code == 200
     assert _refresh(sandbox, sandbox.initial_refresh_token).status_code == 401
 
 
-def test_refresh_rotates_and_old_refresh_token_is_rejected(sandbox: Sandbox) -> None:
+def test_refresh_rotates_and_old_refresh_token_is_rejected_after_the_new_one_is_used(
+        sandbox: Sandbox) -> None:
     old = sandbox.mint_refresh_token()
     new = _refresh(sandbox, old).json()["refresh_token"]
     assert new != old
+    sandbox.advance_clock(570)
+    assert _refresh(sandbox, new).status_code == 200
     response = _refresh(sandbox, old)
     assert response.status_code == 401
     assert response.json() == {"error": "unauthorized_client",
                                "error_description": "Old refresh token used."}
+
+
+def test_used_refresh_token_works_again_while_its_successors_are_unused(
+        sandbox: Sandbox) -> None:
+    # A client killed while its refresh was in flight never received the new tokens:
+    # Exact accepts the used token again for 10 minutes (exact-api.md §1.4).
+    stored = sandbox.mint_refresh_token()
+    lost = _refresh(sandbox, stored).json()
+    sandbox.advance_clock(300)
+    again = _refresh(sandbox, stored)
+    assert again.status_code == 200
+    assert again.json()["refresh_token"] not in (stored, lost["refresh_token"])
+
+
+def test_used_refresh_token_expires_ten_minutes_after_its_first_use(sandbox: Sandbox) -> None:
+    stored = sandbox.mint_refresh_token()
+    assert _refresh(sandbox, stored).status_code == 200
+    sandbox.advance_clock(601)
+    assert _refresh(sandbox, stored).status_code == 401
+
+
+def test_first_use_of_the_new_access_token_expires_the_used_refresh_token(
+        sandbox: Sandbox) -> None:
+    stored = sandbox.mint_refresh_token()
+    new = _refresh(sandbox, stored).json()
+    assert sandbox.call(new["access_token"], "current/Me", division=None).status_code == 200
+    assert _refresh(sandbox, stored).status_code == 401
+    sandbox.advance_clock(570)
+    assert _refresh(sandbox, new["refresh_token"]).status_code == 200
+
+
+def test_a_used_token_refreshed_again_supersedes_the_lost_answer(sandbox: Sandbox) -> None:
+    stored = sandbox.mint_refresh_token()
+    lost = _refresh(sandbox, stored).json()
+    kept = _refresh(sandbox, stored).json()
+    assert sandbox.call(kept["access_token"], "current/Me", division=None).status_code == 200
+    sandbox.advance_clock(570)
+    assert _refresh(sandbox, lost["refresh_token"]).status_code == 401
+    assert _refresh(sandbox, kept["refresh_token"]).status_code == 200
 
 
 def test_refresh_before_570_seconds_is_rejected_and_token_not_consumed(sandbox: Sandbox) -> None:
