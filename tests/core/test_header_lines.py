@@ -10,7 +10,9 @@ import pytest
 
 from exact_online_core.errors import MalformedResponseError
 from exact_online_core.odata import Page
+from exact_online_core.pack import pack_streams
 from exact_online_core.readers import SEEN_KEY
+from exact_online_reference.recorded import served
 
 from .test_api import RecordingClient, make_api
 
@@ -96,3 +98,15 @@ def test_with_a_filter_the_lines_endpoint_itself_is_read_in_full() -> None:
     [(_, path, params)] = fake.asked
     assert path == "purchaseentry/PurchaseEntryLines"
     assert params["$filter"] == "AmountFC gt 100"
+
+
+def test_the_header_read_asks_only_for_what_exact_serves_there() -> None:
+    for stream in pack_streams():
+        if stream.header is None:
+            continue
+        header = served(stream.header.endpoint)
+        assert header is not None, stream.name
+        for name in (stream.header.key, "Modified", stream.header.collection):
+            prop = header.property(name)
+            assert prop is not None and "GET" in prop.methods, (stream.name, name)
+        assert stream.header.key in (served(stream.endpoint) or header), stream.name
