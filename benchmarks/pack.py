@@ -6,7 +6,10 @@ The sandbox runs in its own process, seeded with a bigger financial side (see ``
 divisions, at Exact's own page sizes (1000 rows on ``sync/`` and ``bulk/``, 60 on plain
 endpoints). The real tap syncs every pack stream in both divisions; the sandbox counts the calls
 per endpoint. The floor of a stream is the sum over the divisions of ceil(rows / page size),
-with the rows counted in the tap's output.
+with the rows of the endpoint it calls counted in the tap's output (purchase entry lines are
+read with their entries: the entries' rows). A stream that calls the same endpoint as another
+(``exact_purchase_entries`` and ``exact_purchase_entry_lines``) is also synced alone, full then
+no change, and its calls are those runs'.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from exact_online_core.pack import PACK, stream_name  # noqa: E402
+from exact_online_core.pack import PACK, pack_streams, stream_name  # noqa: E402
 from exact_online_reference import reference  # noqa: E402
 from exact_online_sandbox.server import Sandbox  # noqa: E402
 
@@ -36,11 +39,17 @@ SIZE = {"sales_orders": 400, "quotations": 300, "purchase_entries": 400,
 """Financial rows per division (the default seed has 15 sales orders, 10 purchase entries)."""
 
 
-def catalog(config: dict[str, Any]) -> dict[str, Any]:
+READS = {s.name: s.header.endpoint if s.header else s.endpoint for s in pack_streams()}
+"""The endpoint each pack stream calls."""
+SHARED = {name for name, path in READS.items() if list(READS.values()).count(path) > 1}
+"""Streams that call an endpoint another pack stream calls too."""
+
+
+def catalog(config: dict[str, Any], wanted: set[str] | None = None) -> dict[str, Any]:
     from tap_exact_online.tap import TapExactOnline
 
     found: dict[str, Any] = TapExactOnline(config=config).catalog_dict
-    wanted = {stream_name(path) for path in PACK}
+    wanted = wanted or {stream_name(path) for path in PACK}
     for stream in found["streams"]:
         for entry in stream["metadata"]:
             if entry["breadcrumb"] == []:
@@ -80,20 +89,34 @@ def measure(work: Path) -> dict[str, Any]:
         full, full_calls, full_seconds = run(work, sandbox, config, cat, None)
         state = [m["value"] for m in full if m["type"] == "STATE"][-1]
         quiet, quiet_calls, quiet_seconds = run(work, sandbox, config, cat, state)
+        alone: dict[str, tuple[dict[str, int], dict[str, int]]] = {}
+        for name in sorted(SHARED):
+            one = work / f"catalog-{name}.json"
+            one.write_text(json.dumps(catalog(settings, {name})))
+            own, own_calls, _ = run(work, sandbox, config, one, None)
+            own_state = [m["value"] for m in own if m["type"] == "STATE"][-1]
+            alone[name] = (own_calls, run(work, sandbox, config, one, own_state)[1])
+    by_endpoint = {READS[stream_name(path)]: stream_name(path) for path in PACK
+                   if READS[stream_name(path)] == path}
     streams = []
     for path in PACK:
         name = stream_name(path)
-        endpoint = reference().endpoint(path)
+        reads = READS[name]
+        endpoint = reference().endpoint(reads)
         assert endpoint is not None
-        per_division = Counter(m["record"]["division"] for m in full
-                               if m["type"] == "RECORD" and m["stream"] == name
-                               and not m["record"].get("_sdc_deleted_at"))
-        floor = sum(max(1, math.ceil(per_division[d] / endpoint.page_size))
-                    for d in DIVISIONS)
-        streams.append({"stream": name, "endpoint": path, "rows": sum(per_division.values()),
+        rows = Counter(m["record"]["division"] for m in full
+                       if m["type"] == "RECORD" and m["stream"] == name
+                       and not m["record"].get("_sdc_deleted_at"))
+        read = rows if reads == path else Counter(
+            m["record"]["division"] for m in full if m["type"] == "RECORD"
+            and m["stream"] == by_endpoint[reads] and not m["record"].get("_sdc_deleted_at"))
+        floor = sum(max(1, math.ceil(read[d] / endpoint.page_size)) for d in DIVISIONS)
+        calls, quiet_own = alone.get(name, (full_calls, quiet_calls))
+        streams.append({"stream": name, "endpoint": path, "reads": reads,
+                        "rows": sum(rows.values()), "rows_read": sum(read.values()),
                         "page_size": endpoint.page_size, "floor_calls": floor,
-                        "full_calls": full_calls.get(f"GET {path}", 0),
-                        "no_change_calls": quiet_calls.get(f"GET {path}", 0)})
+                        "full_calls": calls.get(f"GET {reads}", 0),
+                        "no_change_calls": quiet_own.get(f"GET {reads}", 0)})
     records = sum(1 for m in full if m["type"] == "RECORD")
     return {"date": time.strftime("%Y-%m-%d"), "divisions": len(DIVISIONS), "seed_size": SIZE,
             "streams": streams, "full_records": records,
@@ -107,7 +130,10 @@ def table(result: dict[str, Any]) -> str:
     lines = ["| stream | rows | page size | full sync calls | floor | no-change calls |",
              "|---|---:|---:|---:|---:|---:|"]
     for s in result["streams"]:
-        lines.append(f"| `{s['stream']}` | {s['rows']:,} | {s['page_size']} | "
+        rows = f"{s['rows']:,}"
+        if s.get("reads", s["endpoint"]) != s["endpoint"]:
+            rows += f" (in {s['rows_read']:,} rows of `{s['reads']}`)"
+        lines.append(f"| `{s['stream']}` | {rows} | {s['page_size']} | "
                      f"{s['full_calls']} | {s['floor_calls']} | {s['no_change_calls']} |")
     return "\n".join(lines)
 

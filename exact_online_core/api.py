@@ -24,6 +24,7 @@ from exact_online_core.errors import (
     ReadBackError,
     ValidationError,
 )
+from exact_online_core.header_lines import read_by_header
 from exact_online_core.http import ExactClient
 from exact_online_core.invoice_log import SyncLogs
 from exact_online_core.invoices_reader import (
@@ -244,6 +245,8 @@ class ExactOnline:
         ctx = self._ctx(division)
         custom = self.custom_stream(stream)
         if custom is not None:
+            if custom.header is not None and not filter and not custom.filter:
+                return read_by_header(ctx, custom, since, state, start_date, properties)
             return read_custom(ctx, custom, since, state, filter, start_date, properties)
         model = get_model(stream)
         if model in (ACCOUNTING_INVOICE, ACCOUNTING_INVOICE_LINE_ITEM):

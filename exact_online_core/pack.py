@@ -19,6 +19,7 @@ from exact_online_core.reference_schema import (
     EDM_JSON,
     default_replication,
     default_select,
+    header_of,
     identity_key,
     snake_case,
 )
@@ -65,7 +66,9 @@ def stream_name(endpoint: str) -> str:
 
 def pack_stream(path: str) -> CustomStream:
     """One pack stream: every property a GET returns (renamed by :func:`snake_case`), keyed
-    ``id``, replicated as its endpoint family allows."""
+    ``id``, replicated as its endpoint family allows; lines with neither ``Timestamp`` nor
+    ``Modified`` are read with their header's changes where the reference has a header
+    (:func:`header_of`)."""
     endpoint = reference().endpoint(path)
     if endpoint is None:
         raise ValueError(f"pack: Exact's API reference has no endpoint {path}")
@@ -73,9 +76,12 @@ def pack_stream(path: str) -> CustomStream:
     # an ID that is not the row's key (sales order headers' own ID) would also be named id
     select = tuple(dict.fromkeys(
         (*keys, *(n for n in default_select(endpoint) if snake_case(n) != "id"))))
+    replication = default_replication(endpoint)
+    header = header_of(endpoint) if replication is None else None
     stream = CustomStream(
         name=stream_name(path), endpoint=endpoint.path, primary_keys=keys, select=select,
-        replication_key=default_replication(endpoint), rename=True,
+        replication_key=header.modified if header else replication, rename=True,
+        header=header,
     )
     names = [stream.out(n) for n in select]
     if len(set(names)) != len(names):
@@ -115,10 +121,24 @@ which is `id`; the primary key is `["division", "id"]`. Exact's `Division` is th
 Double → number, Int16/32/64 and Byte → integer, Boolean → boolean), so a warehouse gets
 typed columns. Replication: `sync/` streams by `timestamp` (Exact's row version), with
 their deletions from `sync/Deleted` as `_sdc_deleted_at` records where Exact logs the entity
-(EntityType below); plain and `bulk/` streams by a `modified` window; the three whose entity
+(EntityType below); plain and `bulk/` streams by a `modified` window; the two whose entity
 has neither are read in full each run (their calls are their table's pages).
 `exact_purchase_orders` has one row per order line (`sync/PurchaseOrder/PurchaseOrders`), the
 order's fields on each; `id` is the line's, `purchase_order_id` the order's.
+
+`exact_purchase_entry_lines`: Exact gives purchase entry lines neither `Timestamp` nor
+`Modified`, but saves an entry with its lines, so a written line moves its entry's `Modified`
+(a recorded creation of a purchase entry answers a `Modified` later than its `Created`, equal
+to the `Modified` of the entry's ledger lines).
+So the lines are read with their entries: `purchaseentry/PurchaseEntries` changed since the
+bookmark, `$expand=PurchaseEntryLines`, 60 entries a call (fewer calls than the lines
+endpoint's own pages on a first sync; one call per division when nothing changed), every
+line of a changed entry again. Each line carries its entry's `Modified` as
+`entry_modified`, the stream's bookmark. Exact logs no deletion of purchase entries or
+their lines (`sync/Deleted` has no EntityType for them): a line removed from an entry, or
+the lines of a deleted entry, stay in the warehouse until a full refresh (`ACTIVATE_VERSION`
+with `hard_delete`, [meltano.md](meltano.md), "Deleted rows").
+With a `filters` entry the stream reads `purchaseentry/PurchaseEntryLines` in full instead.
 
 | stream | Exact endpoint | replication | deletions |
 |---|---|---|---|
@@ -132,7 +152,10 @@ def render_pack() -> str:
         kind = stream.replication_property or "full table"
         code = custom_deleted_type(stream)
         deleted = f"EntityType {code}" if code is not None else "no"
-        rows.append(f"| `{stream.name}` | `{stream.endpoint}` | {kind} | {deleted} |")
+        where = f"`{stream.endpoint}`"
+        if stream.header is not None:
+            where += f" (read as `{stream.header.endpoint}`, `$expand={stream.header.collection}`)"
+        rows.append(f"| `{stream.name}` | {where} | {kind} | {deleted} |")
         endpoint = stream.reference
         assert endpoint is not None
         props = []
@@ -141,5 +164,7 @@ def render_pack() -> str:
             edm = prop.type if prop is not None and prop.type else "any"
             json_type = EDM_JSON.get(edm, {}).get("format") or EDM_JSON.get(edm, {}).get("type")
             props.append(f"`{stream.out(name)}` {json_type or 'any'}")
+        if stream.header is not None:
+            props.append(f"`{stream.replication_property}` date-time (its entry's)")
         details.append(f"### {stream.name}\n\n{', '.join(props)}.")
     return PACK_DOC + "\n".join(rows) + "\n\n" + "\n\n".join(details) + "\n"

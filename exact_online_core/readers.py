@@ -366,22 +366,32 @@ def custom_record(
     return out
 
 
-def _nested(stream: CustomStream, endpoint: Endpoint, prop: Property,
-            value: Any, rest: NextRows | None) -> list[dict[str, Any]] | None:
+def collection_rows(where: str, prop: str, value: Any, rest: NextRows | None
+                    ) -> list[Mapping[str, Any]] | None:
+    """Every row of an expanded collection, the rows Exact continues at its nested ``__next``
+    (it pages an expanded collection at 60) read through ``rest``; None when not expanded."""
     rows = value.get("results") if isinstance(value, Mapping) else value
     if not isinstance(rows, list):
         return None  # {"__deferred": ...}: not expanded
     next_url = value.get("__next") if isinstance(value, Mapping) else None
-    if next_url:  # Exact pages an expanded collection at 60: the rest is at its __next
+    if next_url:
         if rest is None:
             raise MalformedResponseError(
-                f"{stream.name}: the expanded {prop.name} continues at a nested __next that "
+                f"{where}: the expanded {prop} continues at a nested __next that "
                 "this read cannot follow; refused rather than cut short"
             )
-        rows = [*rows, *(odata.strip_metadata(dict(r)) for r in rest(str(next_url), prop.name))]
+        rows = [*rows, *(odata.strip_metadata(dict(r)) for r in rest(str(next_url), prop))]
+    return [r for r in rows if isinstance(r, Mapping)]
+
+
+def _nested(stream: CustomStream, endpoint: Endpoint, prop: Property,
+            value: Any, rest: NextRows | None) -> list[dict[str, Any]] | None:
+    rows = collection_rows(stream.name, prop.name, value, rest)
+    if rows is None:
+        return None
     nested = nested_endpoint(endpoint, prop)
     child = replace(stream, endpoint=nested.path, primary_keys=()) if nested else None
-    records = [custom_record(r, 0, child) for r in rows if isinstance(r, Mapping)]
+    records = [custom_record(r, 0, child) for r in rows]
     for record in records:
         del record["division"]
     return records

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from exact_online_core.errors import ConfigError, ValidationError
@@ -101,6 +102,44 @@ def default_replication(endpoint: Endpoint) -> str | None:
         return "Timestamp"
     if endpoint.family != "sync" and "Modified" in endpoint:
         return "Modified"
+    return None
+
+
+@dataclass(frozen=True)
+class Header:
+    """Where the rows of a line endpoint without ``Timestamp`` or ``Modified`` are read with
+    their changes: the header ``endpoint`` holding them as the expandable ``collection``, keyed
+    by ``key``, a property every line carries (``purchaseentry/PurchaseEntries``,
+    ``PurchaseEntryLines``, ``EntryID``). A line is as new as its header's ``Modified``."""
+
+    endpoint: str
+    collection: str
+    key: str
+
+    @property
+    def modified(self) -> str:
+        """The name a line's record gives its header's ``Modified``: the key's stem +
+        ``Modified`` (``EntryID`` → ``EntryModified``)."""
+        stem = self.key[:-2] if self.key.endswith("ID") else self.key
+        return f"{stem}Modified"
+
+
+def header_of(endpoint: Endpoint) -> Header | None:
+    """The header a line endpoint is read through (see :class:`Header`): the readable endpoint
+    of the same service with ``Modified`` whose one key every line carries and whose
+    collection property holds this entity set; None when the endpoint has a ``Timestamp`` or
+    ``Modified`` of its own, or no such header."""
+    if default_replication(endpoint) is not None or endpoint.family != "plain":
+        return None
+    service, entity_set = endpoint.path.rsplit("/", 1)
+    for other in reference():
+        if (other.path.rsplit("/", 1)[0] != service or other.family != "plain"
+                or "GET" not in other.methods or "Modified" not in other
+                or len(other.keys) != 1 or other.keys[0] not in endpoint):
+            continue
+        for prop in other.properties:
+            if prop.is_collection and prop.of == entity_set and prop.accepts("GET"):
+                return Header(other.path, prop.name, other.keys[0])
     return None
 
 
@@ -200,11 +239,13 @@ __all__ = [
     "ANY_JSON",
     "EDM_JSON",
     "SYNC_KEYS",
+    "Header",
     "check_write",
     "closest",
     "default_replication",
     "default_select",
     "endpoint_of",
+    "header_of",
     "identity_key",
     "nested_endpoint",
     "snake_case",

@@ -55,10 +55,35 @@ def create(b: Backend, entity: EntityDef, division: int, body: Any) -> dict[str,
 
 
 def _follow(b: Backend, entity: EntityDef, division: int, row: dict[str, Any]) -> None:
-    """Rows kept from this one: a purchase order's sync rows."""
+    """Rows kept from this one: a purchase order's sync rows; a financial entry's Modified."""
     order = joined.order_of(entity.name, row)
     if order is not None:
         joined.refresh(b, division, order)
+    _restamp_entry(b, entity, division, row)
+
+
+ENTRY_OF: Mapping[str, str] = {
+    child: entity.name
+    for entity in ENTITIES.values() if entity.path.endswith("Entries")
+    for child, link in entity.navigation_targets.values() if link == "EntryID"
+}
+"""Line entity → its financial entry (purchase, sales, general journal, bank, cash entries)."""
+
+
+def _restamp_entry(b: Backend, entity: EntityDef, division: int, row: Mapping[str, Any]) -> None:
+    """Exact saves a financial entry with its lines: a write to a line restamps the entry's
+    Modified (the recorded POST of a purchase entry answers a Modified later than its Created,
+    equal to the Modified of the entry's ledger lines)."""
+    parent_name = ENTRY_OF.get(entity.name)
+    if parent_name is None or not row.get("EntryID"):
+        return
+    parent = ENTITIES[parent_name]
+    entry = b.find(parent, division, row["EntryID"])
+    if entry is None or "Modified" not in parent.fields:
+        return
+    b.stamp(entry, division, created=False)
+    b.save(parent, division, entry)
+    b.emit(parent, division, "Update", row_key(parent, entry))
 
 
 def _create_nested(b: Backend, entity: EntityDef, division: int, row: dict[str, Any],

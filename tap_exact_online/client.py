@@ -142,13 +142,12 @@ class ExactStream(Stream):
             self.checkpoint(context, None, {DELETED_SINCE: bookmark}, records)
 
     def selected_properties(self) -> list[str] | None:
-        """The unified properties the catalog selects (drives Exact's ``$select``)."""
-        selected = [
-            breadcrumb[-1]
-            for breadcrumb, entry in self.metadata.items()
-            if len(breadcrumb) == 2 and entry.selected
-        ]
-        return selected or None
+        """The properties the catalog selects, as singer-sdk resolves them (an explicit
+        ``selected`` wins, automatic ones are always in, one left unset follows its
+        ``selected-by-default``, else its stream); they drive Exact's ``$select``. None: all."""
+        names = list(self.schema["properties"])
+        selected = [name for name in names if self.mask[("properties", name)]]
+        return None if len(selected) == len(names) else selected
 
     # -- bookmarks ---------------------------------------------------------------
 

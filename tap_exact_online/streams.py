@@ -96,13 +96,6 @@ class CustomExactStream(ExactStream):
         self.primary_keys = list(spec.key_properties)
         self.deletes = custom_deleted_type(spec) is not None
 
-    def selected_properties(self) -> list[str] | None:
-        """The record properties the catalog selects, as the SDK resolves them (a property
-        the catalog leaves unset follows its stream); they narrow Exact's ``$select``."""
-        names = list(self.schema["properties"])
-        selected = [name for name in names if self.mask[("properties", name)]]
-        return None if len(selected) == len(names) else selected
-
 
 class PackStream(CustomExactStream):
     """A stream of the built-in financial pack: in the catalog, selected only when asked

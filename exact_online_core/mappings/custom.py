@@ -21,6 +21,7 @@ from exact_online_core.mappings.base import (
     get_model,
 )
 from exact_online_core.reference_schema import (
+    Header,
     closest,
     default_replication,
     default_select,
@@ -70,6 +71,8 @@ class CustomStream:
     ``primary_keys``, ``select`` and ``replication_key`` hold Exact's property names.
     ``rename``: records name each property by :func:`snake_case` and the key ``id`` (the
     built-in pack); otherwise records keep Exact's names (``custom_streams``).
+    ``header``: the rows are read with their header's changes (:class:`Header`); the
+    ``replication_key`` is then the header's ``Modified`` as each record carries it.
     """
 
     name: str
@@ -80,6 +83,7 @@ class CustomStream:
     write_endpoint: str | None = None
     filters: tuple[str, ...] = ()
     rename: bool = False
+    header: Header | None = None
 
     @property
     def reference(self) -> Endpoint | None:

@@ -1,15 +1,13 @@
-"""Sales invoice rules that are logic, not table data: sync rows → invoices, status, balance.
+"""Sales invoice rules that are logic, not table data: the unified invoice, status, balance.
 
-Sales invoices are read from ``sync/SalesInvoice/SalesInvoices``, which has one row per
-invoice *line* with the header fields copied onto each row. :func:`group_invoice_rows` and
-:class:`InvoiceRowBuffer` turn those rows back into (header, lines) pairs;
-:func:`invoice_to_unified` builds the unified invoice (status, balance and ``paid_at`` come
-from the invoice's receivables, see :func:`invoice_balance`).
+:func:`invoice_to_unified` builds the unified invoice from its header row, its line rows
+and its receivables (status, balance and ``paid_at`` come from the receivables, see
+:func:`invoice_balance`); :mod:`exact_online_core.invoices_reader` finds those rows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,134 +21,13 @@ from exact_online_core.mappings.converters import READERS, parse_rfc3339
 from exact_online_core.odata import parse_date
 
 # ---------------------------------------------------------------------------------------------
-# Sync rows → (header, lines)
+# Status, balance, paid_at
 # ---------------------------------------------------------------------------------------------
-
-LINE_ONLY_FIELDS = frozenset(
-    {"ID", "LineNumber", "Item", "ItemCode", "ItemDescription", "Quantity", "NetPrice",
-     "UnitPrice", "UnitCode", "UnitDescription", "VATCode", "VATCodeDescription",
-     "VATPercentage", "GLAccount", "GLAccountDescription", "DeliveryDate", "Notes", "Project",
-     "ProjectDescription", "CostCenter", "CostUnit", "StartTime", "EndTime", "Employee",
-     "Pricelist", "CustomerItemCode", "Discount", "SalesOrder", "SalesOrderLine",
-     "Subscription"}
-)
-"""Properties of a sync row that belong to its line, not to the invoice header."""
-
-SPECIAL_LINE_NUMBERS = frozenset({0, 9999})
-"""Total (0) and VAT (9999) pseudo-lines that may appear in Exact's sync data; dropped."""
-
-
-def _invoice_id(row: Mapping[str, Any]) -> str:
-    value = row.get("InvoiceID")
-    if value is None:
-        raise ValidationError("sync/SalesInvoice/SalesInvoices row without InvoiceID")
-    return str(value).strip().lower()
 
 
 def _num(value: Any) -> float:
     return 0.0 if value is None else float(value)
 
-
-def _stamp(row: Mapping[str, Any]) -> int:
-    value = row.get("Timestamp")
-    return -1 if value is None else int(value)
-
-
-def _lines(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Real lines, one per line ID (the newest Timestamp wins), in LineNumber order."""
-    latest: dict[str, Mapping[str, Any]] = {}
-    for row in rows:
-        if row.get("LineNumber") in SPECIAL_LINE_NUMBERS or row.get("ID") is None:
-            continue
-        key = str(row["ID"]).lower()
-        if key not in latest or _stamp(row) >= _stamp(latest[key]):
-            latest[key] = row
-    return sorted((dict(r) for r in latest.values()), key=lambda r: r.get("LineNumber") or 0)
-
-
-def header_from_sync_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The invoice header carried by an invoice's sync rows.
-
-    Header fields come from the newest row. On these rows ``AmountFC``/``VATAmountFC`` and
-    ``Description`` are the *line's*, and only ``AmountFCExclVat`` is the header's. So the
-    header ``VATAmountFC`` is the sum of the lines' VAT, ``AmountFC`` is ``AmountFCExclVat``
-    plus that VAT, and ``Description`` is ``None`` (the header description is only on
-    ``salesinvoice/SalesInvoices``). ``Created``/``Modified`` are the earliest/latest of the
-    lines; ``Timestamp`` the highest. The sums are right only when ``rows`` hold all the
-    invoice's current lines (see :class:`InvoiceRowBuffer`).
-    """
-    if not rows:
-        raise ValueError("an invoice needs at least one sync row")
-    newest = max(rows, key=_stamp)
-    header = {k: v for k, v in newest.items() if k not in LINE_ONLY_FIELDS}
-    lines = _lines(rows)
-    vat = sum(_num(line.get("VATAmountFC")) for line in lines)
-    excl = newest.get("AmountFCExclVat")
-    net = _num(excl) if excl is not None else sum(_num(line.get("AmountFC")) for line in lines)
-    header.update(VATAmountFC=round(vat, 2), AmountFC=round(net + vat, 2), Description=None)
-    dated = [r for r in rows if r.get("Created") is not None]
-    if dated:
-        header["Created"] = min(dated, key=lambda r: parse_date(r["Created"]))["Created"]
-    dated = [r for r in rows if r.get("Modified") is not None]
-    if dated:
-        header["Modified"] = max(dated, key=lambda r: parse_date(r["Modified"]))["Modified"]
-    stamps = [r["Timestamp"] for r in rows if r.get("Timestamp") is not None]
-    header["Timestamp"] = max(stamps, key=int) if stamps else None
-    return header
-
-
-def group_invoice_rows(
-    rows: Iterable[Mapping[str, Any]],
-) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
-    """Sync rows → ``(header, lines)`` per InvoiceID, in order of first appearance.
-
-    All rows of one InvoiceID within ``rows`` form one group, consecutive or not. Across pages
-    use :class:`InvoiceRowBuffer`.
-    """
-    groups: dict[str, list[Mapping[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(_invoice_id(row), []).append(row)
-    for group in groups.values():
-        yield header_from_sync_rows(group), _lines(group)
-
-
-class InvoiceRowBuffer:
-    """Carries an invoice whose lines may continue on the next sync page.
-
-    The sync endpoint pages 1000 rows by ``Timestamp``, so an invoice's lines can straddle a
-    page boundary. :meth:`add_page` returns every invoice of the page except the one of the
-    page's last row, which it holds and merges with the next page; :meth:`flush` returns the
-    held one after the last page.
-
-    What this cannot fix: Exact sends a row per *changed* line, so an edit to one line brings
-    one row, and lines saved at different times are far apart in Timestamp order. A group is
-    therefore "the lines that changed", not always the invoice's full set. Where
-    ``line_items`` must be complete, the tap re-reads the lines of each changed InvoiceID
-    (``salesinvoice/SalesInvoiceLines?$filter=InvoiceID eq guid'…'`` or the bulk endpoint)
-    and the header (``salesinvoice/SalesInvoices``) before calling :func:`invoice_to_unified`.
-    """
-
-    def __init__(self) -> None:
-        self._held: list[Mapping[str, Any]] = []
-
-    def add_page(
-        self, rows: Iterable[Mapping[str, Any]]
-    ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        pending = [*self._held, *rows]
-        if not pending:
-            return []
-        last = _invoice_id(pending[-1])
-        self._held = [r for r in pending if _invoice_id(r) == last]
-        return list(group_invoice_rows(r for r in pending if _invoice_id(r) != last))
-
-    def flush(self) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
-        held, self._held = self._held, []
-        return list(group_invoice_rows(held))
-
-
-# ---------------------------------------------------------------------------------------------
-# Status, balance, paid_at
-# ---------------------------------------------------------------------------------------------
 
 EDITABLE_INVOICE_STATUSES = frozenset({10, 20})
 PAID_TOLERANCE = 0.005
@@ -252,8 +129,9 @@ def invoice_to_unified(
     extra_fields: Iterable[FieldMap] = (),
     line_extra_fields: Iterable[FieldMap] = (),
 ) -> dict[str, Any]:
-    """One invoice: a header (a ``salesinvoice/SalesInvoices`` row or
-    :func:`header_from_sync_rows`), its line rows and its receivables → the unified record."""
+    """One invoice: a header (a ``salesinvoice/SalesInvoices`` row or the invoice's header
+    row of ``sync/SalesInvoice/SalesInvoices``, LineNumber 0), its line rows and its
+    receivables → the unified record."""
     record = to_unified(ACCOUNTING_INVOICE, header, division=division, extra_fields=extra_fields)
     line_extra = tuple(line_extra_fields)
     record["line_items"] = [

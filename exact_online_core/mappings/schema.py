@@ -99,6 +99,11 @@ def custom_stream_schema(stream: CustomStream, *, deletions: bool = False) -> di
             if endpoint is not None and prop is not None else dict(ANY_JSON)
         schema["description"] = f"Exact {name}"
         properties[stream.out(name)] = schema
+    if stream.header is not None and stream.replication_property:
+        properties[stream.replication_property] = {
+            "type": ["string", "null"], "format": "date-time",
+            "description": f"Exact Modified of the line's {stream.header.endpoint} row",
+        }
     if deletions:
         properties[DELETED_AT] = dict(DELETED_AT_SCHEMA)
     return {

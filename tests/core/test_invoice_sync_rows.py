@@ -163,6 +163,27 @@ def test_invoice_amounts_come_from_the_header_row_and_lines_from_the_line_rows()
     assert [line["total_amount"] for line in first["line_items"]] == [100.0, 100.0]
 
 
+def test_a_line_synced_twice_in_a_first_sync_is_in_its_invoice_once_as_its_newest_row(
+) -> None:
+    edited = [[header_row(INVOICE_A, 106), line_row(INVOICE_A, 1, 107, quantity=5.0)]]
+    exact = SyncedExact([*FIRST_SYNC, *edited], {INVOICE_A: 2, INVOICE_B: 1})
+    invoices, _ = records(read_invoices(context(exact), None, None, None, None, None))
+    first = next(r for r in invoices if r["id"] == INVOICE_A)
+    assert [(line["line_number"], line["quantity"]) for line in first["line_items"]] == [
+        (1, 5.0), (2, 1.0)]
+
+
+def test_a_vat_pseudo_line_is_neither_a_line_record_nor_an_invoice_line() -> None:
+    vat = {**line_row(INVOICE_A, 9999, 106), "ID": line_id(INVOICE_A, 9999)}
+    exact = SyncedExact([*FIRST_SYNC, [vat]], {INVOICE_A: 2, INVOICE_B: 1})
+    lines, _ = records(read_lines(context(exact), None, None, None))
+    assert 9999 not in {r["line_number"] for r in lines}
+    invoices, _ = records(read_invoices(context(SyncedExact([*FIRST_SYNC, [vat]], {
+        INVOICE_A: 2, INVOICE_B: 1})), None, None, None, None, None))
+    first = next(r for r in invoices if r["id"] == INVOICE_A)
+    assert [line["line_number"] for line in first["line_items"]] == [1, 2]
+
+
 def test_a_header_row_and_its_line_row_on_two_pages_read_the_invoice_once() -> None:
     straddling = [[line_row(INVOICE_B, 1, 110), header_row(INVOICE_A, 111)],
                   [line_row(INVOICE_A, 2, 112, quantity=2.0)]]

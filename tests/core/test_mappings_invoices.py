@@ -1,4 +1,5 @@
-"""Sales invoices: sync rows regrouped per invoice, status, balance and the nested POST body."""
+"""Sales invoices: the unified invoice from its header row and line rows, status, balance and
+the nested POST body."""
 
 from __future__ import annotations
 
@@ -9,10 +10,7 @@ import pytest
 
 from exact_online_core.errors import ValidationError
 from exact_online_core.mappings import (
-    InvoiceRowBuffer,
     check_invoice_editable,
-    group_invoice_rows,
-    header_from_sync_rows,
     invoice_balance,
     invoice_status,
     invoice_to_exact,
@@ -25,28 +23,41 @@ CUSTOMER = "a58c29d9-ef92-40f1-b817-31b36990898c"
 NOW = datetime(2024, 9, 1, 12, tzinfo=UTC)
 
 
-def sync_row(invoice: str, line: int, *, ts: int, **overrides: Any) -> dict[str, Any]:
-    """One row of sync/SalesInvoice/SalesInvoices: a line with the header copied onto it."""
+def line_row(invoice: str, line: int, *, ts: int, **overrides: Any) -> dict[str, Any]:
+    """A line row of sync/SalesInvoice/SalesInvoices: the line's own values and amounts."""
     row: dict[str, Any] = {
         "Timestamp": ts, "InvoiceID": invoice, "ID": f"19d4c9b5-c888-4404-9b28-{ts:012d}",
         "LineNumber": line, "Item": "918004E1-AB42-4B76-A196-FD57B44A3D4C",
         "Description": f"Line {line}", "Quantity": 2, "NetPrice": 50, "AmountFC": 100,
-        "VATAmountFC": 21, "VATCode": "2  ", "InvoiceNumber": 24700001, "Type": 8020,
-        "Status": 50, "Currency": "EUR", "AmountFCExclVat": 200, "InvoiceTo": CUSTOMER.upper(),
-        "InvoiceToContactPerson": None, "InvoiceDate": "/Date(1723420800000)/",
-        "DueDate": "/Date(1723420800000)/", "Journal": "70", "Remarks": "Thanks",
-        "Created": "/Date(1723472960657)/", "Modified": f"/Date({1723472960657 + ts})/",
+        "VATAmountFC": 21, "VATCode": "2  ",
     }
     row.update(overrides)
     return row
 
 
-def two_line_invoice(**overrides: Any) -> list[dict[str, Any]]:
-    return [sync_row(INVOICE_A, 1, ts=10, **overrides), sync_row(INVOICE_A, 2, ts=11, **overrides)]
+def header_row(invoice: str, *, ts: int, **overrides: Any) -> dict[str, Any]:
+    """The invoice's header row (LineNumber 0): the header's fields and amounts."""
+    row: dict[str, Any] = {
+        "Timestamp": ts, "InvoiceID": invoice, "ID": invoice, "LineNumber": 0,
+        "Description": "Invoice header", "InvoiceNumber": 24700001, "Type": 8020,
+        "Status": 50, "Currency": "EUR", "AmountFC": 242, "AmountFCExclVat": 200,
+        "VATAmountFC": 42, "InvoiceTo": CUSTOMER.upper(), "InvoiceToContactPerson": None,
+        "InvoiceDate": "/Date(1723420800000)/", "DueDate": "/Date(1723420800000)/",
+        "Journal": "70", "Remarks": "Thanks", "Created": "/Date(1723472960657)/",
+        "Modified": f"/Date({1723472960657 + ts})/",
+    }
+    row.update(overrides)
+    return row
 
 
-def test_invoice_from_sync_rows_has_header_totals_and_lines() -> None:
-    (header, lines), = group_invoice_rows(two_line_invoice())
+def two_line_invoice(**overrides: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(header row, line rows) as the invoice reader hands them to invoice_to_unified."""
+    return (header_row(INVOICE_A, ts=12, **overrides),
+            [line_row(INVOICE_A, 1, ts=10), line_row(INVOICE_A, 2, ts=11)])
+
+
+def test_invoice_from_its_rows_has_header_totals_and_lines() -> None:
+    header, lines = two_line_invoice()
     record = invoice_to_unified(header, lines, None, division=124132, now=NOW)
     assert record["id"] == INVOICE_A.lower()
     assert record["invoice_code"] == "24700001"
@@ -56,69 +67,32 @@ def test_invoice_from_sync_rows_has_header_totals_and_lines() -> None:
     assert record["customer_company_id"] == CUSTOMER
     assert record["issued_at"] == "2024-08-12T00:00:00Z"
     assert (record["type"], record["journal"], record["note"]) == ("invoice", "70", "Thanks")
-    assert record["description"] is None  # the header description is not on sync rows
+    assert record["description"] == "Invoice header"
     assert record["inclusive_of_tax"] is False
-    assert record["exact_timestamp"] == 11
+    assert record["exact_timestamp"] == 12
     assert [line["line_number"] for line in record["line_items"]] == [1, 2]
     assert record["line_items"][0]["invoice_id"] == INVOICE_A.lower()
 
 
+def test_line_items_are_in_line_number_order_whatever_the_rows_order() -> None:
+    header, lines = two_line_invoice()
+    record = invoice_to_unified(header, lines[::-1], None, division=1, now=NOW)
+    assert [line["line_number"] for line in record["line_items"]] == [1, 2]
+
+
 def test_invoice_number_is_null_until_exact_assigns_it() -> None:
-    (header, lines), = group_invoice_rows(two_line_invoice(InvoiceNumber=None, Status=20))
+    header, lines = two_line_invoice(InvoiceNumber=None, Status=20)
     record = invoice_to_unified(header, lines, None, division=1, now=NOW)
     assert record["invoice_code"] is None
 
 
 def test_credit_note_keeps_type_and_negative_amounts() -> None:
-    rows = [sync_row(INVOICE_A, 1, ts=5, Type=8021, AmountFC=-100, VATAmountFC=-21,
-                     AmountFCExclVat=-100, Status=20)]
-    (header, lines), = group_invoice_rows(rows)
+    header = header_row(INVOICE_A, ts=6, Type=8021, AmountFC=-121, VATAmountFC=-21,
+                        AmountFCExclVat=-100, Status=20)
+    lines = [line_row(INVOICE_A, 1, ts=5, AmountFC=-100, VATAmountFC=-21)]
     record = invoice_to_unified(header, lines, None, division=1, now=NOW)
     assert record["type"] == "credit_note"
     assert (record["total_amount"], record["balance"]) == (-121.0, -121.0)
-
-
-def test_grouping_collects_interleaved_rows_per_invoice_in_first_seen_order() -> None:
-    rows = [sync_row(INVOICE_A, 1, ts=1), sync_row(INVOICE_B, 1, ts=2),
-            sync_row(INVOICE_A, 2, ts=3)]
-    groups = list(group_invoice_rows(rows))
-    assert [h["InvoiceID"] for h, _ in groups] == [INVOICE_A, INVOICE_B]
-    assert [len(lines) for _, lines in groups] == [2, 1]
-
-
-def test_grouping_keeps_the_newest_version_of_a_line() -> None:
-    rows = [sync_row(INVOICE_A, 1, ts=1), sync_row(INVOICE_A, 1, ts=9, Quantity=5)]
-    rows[1]["ID"] = rows[0]["ID"]
-    (_, lines), = group_invoice_rows(rows)
-    assert [line["Quantity"] for line in lines] == [5]
-
-
-@pytest.mark.parametrize("special", [pytest.param(0, id="total"), pytest.param(9999, id="vat")])
-def test_grouping_drops_total_and_vat_pseudo_lines(special: int) -> None:
-    rows = [sync_row(INVOICE_A, 1, ts=1), sync_row(INVOICE_A, special, ts=2)]
-    (header, lines), = group_invoice_rows(rows)
-    assert [line["LineNumber"] for line in lines] == [1]
-    assert header["VATAmountFC"] == 21.0
-
-
-def test_header_takes_earliest_created_and_latest_modified() -> None:
-    rows = [sync_row(INVOICE_A, 1, ts=900, Created="/Date(2000)/"),
-            sync_row(INVOICE_A, 2, ts=20, Created="/Date(1000)/")]
-    header = header_from_sync_rows(rows)
-    assert header["Created"] == "/Date(1000)/"
-    assert header["Modified"] == rows[0]["Modified"]
-    assert header["Timestamp"] == 900
-
-
-def test_buffer_carries_an_invoice_split_over_two_pages() -> None:
-    buffer = InvoiceRowBuffer()
-    first = buffer.add_page([sync_row(INVOICE_B, 1, ts=1), sync_row(INVOICE_A, 1, ts=2)])
-    second = buffer.add_page([sync_row(INVOICE_A, 2, ts=3), sync_row(INVOICE_B, 2, ts=4)])
-    last = buffer.flush()
-    assert [(h["InvoiceID"], len(lines)) for h, lines in first] == [(INVOICE_B, 1)]
-    assert [(h["InvoiceID"], len(lines)) for h, lines in second] == [(INVOICE_A, 2)]
-    assert [(h["InvoiceID"], len(lines)) for h, lines in last] == [(INVOICE_B, 1)]
-    assert buffer.flush() == []
 
 
 @pytest.mark.parametrize(
@@ -163,7 +137,7 @@ def test_credit_note_balance_has_the_sign_of_its_total() -> None:
 
 
 def test_paid_invoice_from_receivables_is_paid() -> None:
-    (header, lines), = group_invoice_rows(two_line_invoice())
+    header, lines = two_line_invoice()
     receivable = {"AmountFC": 242.0, "IsFullyPaid": True,
                   "LastPaymentDate": "/Date(1724371200000)/"}
     record = invoice_to_unified(header, lines, [receivable], division=1, now=NOW)
@@ -173,7 +147,7 @@ def test_paid_invoice_from_receivables_is_paid() -> None:
 
 
 def test_processed_unpaid_invoice_past_due_is_overdue() -> None:
-    (header, lines), = group_invoice_rows(two_line_invoice())
+    header, lines = two_line_invoice()
     record = invoice_to_unified(header, lines, [{"AmountFC": 242.0, "IsFullyPaid": False}],
                                 division=1, now=NOW)
     assert (record["status"], record["balance"]) == ("overdue", 242.0)
@@ -230,7 +204,7 @@ def test_update_body_uses_invoice_to_and_only_present_fields() -> None:
 
 
 def test_update_from_a_tap_record_drops_computed_fields_when_not_strict() -> None:
-    (header, lines), = group_invoice_rows(two_line_invoice(Status=20))
+    header, lines = two_line_invoice(Status=20)
     record = invoice_to_unified(header, lines, None, division=1, now=NOW)
     body = invoice_to_exact(record, operation="update", strict=False)
     assert "AmountFC" not in body and "SalesInvoiceLines" not in body and "Type" not in body

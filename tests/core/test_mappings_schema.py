@@ -11,7 +11,6 @@ from exact_online_core.mappings import (
     MODELS,
     custom_stream_schema,
     field_maps,
-    group_invoice_rows,
     invoice_to_unified,
     json_schema,
     parse_custom_streams,
@@ -70,15 +69,16 @@ def test_mapped_records_validate_against_their_schema() -> None:
 
 
 def test_invoice_record_validates_against_its_schema() -> None:
-    rows = [{"Timestamp": 3, "InvoiceID": "A07B5588-4D7D-4872-88F9-30B2D256440D",
-             "ID": "19D4C9B5-C888-4404-9B28-F454E97F74CE", "LineNumber": 1,
-             "Item": "918004E1-AB42-4B76-A196-FD57B44A3D4C", "Quantity": 1, "NetPrice": 1,
-             "AmountFC": 1, "VATAmountFC": 0, "AmountFCExclVat": 1, "Status": 20,
-             "Type": 8023, "Currency": "EUR", "InvoiceTo": "A58C29D9-EF92-40F1-B817-31B36990898C",
-             "InvoiceDate": "/Date(1723420800000)/", "DueDate": "/Date(1723420800000)/",
-             "Journal": "70", "InvoiceNumber": None, "Created": "/Date(1782405060220)/",
-             "Modified": "/Date(1782405060240)/"}]
-    (header, lines), = group_invoice_rows(rows)
+    invoice = "A07B5588-4D7D-4872-88F9-30B2D256440D"
+    header = {"Timestamp": 4, "InvoiceID": invoice, "ID": invoice, "LineNumber": 0,
+              "AmountFC": 1, "VATAmountFC": 0, "AmountFCExclVat": 1, "Status": 20,
+              "Type": 8023, "Currency": "EUR", "InvoiceTo": "A58C29D9-EF92-40F1-B817-31B36990898C",
+              "InvoiceDate": "/Date(1723420800000)/", "DueDate": "/Date(1723420800000)/",
+              "Journal": "70", "InvoiceNumber": None, "Created": "/Date(1782405060220)/",
+              "Modified": "/Date(1782405060240)/"}
+    lines = [{"Timestamp": 3, "InvoiceID": invoice, "ID": "19D4C9B5-C888-4404-9B28-F454E97F74CE",
+              "LineNumber": 1, "Item": "918004E1-AB42-4B76-A196-FD57B44A3D4C", "Quantity": 1,
+              "NetPrice": 1, "AmountFC": 1, "VATAmountFC": 0}]
     record = invoice_to_unified(header, lines, None, division=124132,
                                 now=datetime(2026, 6, 25, tzinfo=UTC))
     jsonschema.validate(record, json_schema("accounting_invoice"),

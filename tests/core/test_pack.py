@@ -8,7 +8,7 @@ import pytest
 from exact_online_core.errors import ConfigError
 from exact_online_core.mappings import custom_stream_schema
 from exact_online_core.pack import PACK, pack_streams, stream_name
-from exact_online_core.reference_schema import snake_case
+from exact_online_core.reference_schema import Header, snake_case
 from exact_online_reference import reference
 
 from .test_api import make_api
@@ -48,6 +48,8 @@ def test_properties_are_snake_case_of_exacts_names_and_the_key_is_id() -> None:
         assert schema["required"] == ["division", "id"], stream.name
         names = set(schema["properties"]) - {"division", "id"}
         expected = {snake_case(n) for n in stream.select if n not in stream.primary_keys}
+        if stream.header is not None:  # lines read with their header carry its Modified
+            expected.add(snake_case(stream.header.modified))
         assert names == expected, stream.name
 
 
@@ -59,8 +61,17 @@ def test_sync_streams_bookmark_on_timestamp_and_others_on_modified_when_they_can
             assert stream.replication_property == "timestamp", stream.name
         elif "Modified" in endpoint:
             assert stream.replication_property == "modified", stream.name
+        elif stream.header is not None:
+            assert stream.replication_property == "entry_modified", stream.name
         else:
             assert stream.replication_property is None, stream.name
+
+
+def test_only_purchase_entry_lines_are_read_through_their_header() -> None:
+    """The one pack endpoint with neither Timestamp nor Modified whose header has Modified."""
+    headed = {s.name: s.header for s in pack_streams() if s.header is not None}
+    assert headed == {"exact_purchase_entry_lines": Header(
+        "purchaseentry/PurchaseEntries", "PurchaseEntryLines", "EntryID")}
 
 
 def test_a_custom_stream_cannot_take_a_pack_streams_name() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from exact_online_core.pack import PACK, stream_name
+from exact_online_core.pack import PACK, pack_streams, stream_name
 from exact_online_reference import reference
 from exact_online_sandbox.server import Sandbox
 
@@ -36,9 +36,22 @@ def page_size(path: str) -> int:
     return PAGE if endpoint.family in ("sync", "bulk") else PLAIN_PAGE
 
 
+READS = {s.name: s.header.endpoint if s.header else s.endpoint for s in pack_streams()}
+"""The endpoint each pack stream calls (purchase entry lines: their entries, lines expanded)."""
+
+
 def pack_calls(sandbox: Sandbox) -> dict[str, int]:
+    """Calls per endpoint the pack reads."""
     by_endpoint = sandbox.calls()["by_endpoint"]
-    return {name: int(by_endpoint.get(f"GET {path}", 0)) for name, path in STREAMS.items()}
+    return {path: int(by_endpoint.get(f"GET {path}", 0)) for path in set(READS.values())}
+
+
+def per_endpoint(per_stream: dict[str, int]) -> dict[str, int]:
+    """Calls per stream summed per endpoint (two streams read purchaseentry/PurchaseEntries)."""
+    out: dict[str, int] = {}
+    for name, calls in per_stream.items():
+        out[READS[name]] = out.get(READS[name], 0) + calls
+    return out
 
 
 def data_records(run: TapRun, stream: str) -> list[dict[str, Any]]:
@@ -89,14 +102,20 @@ def test_pack_syncs_in_full_at_the_call_floor_then_incrementally_with_deletions(
     schemas = {m["stream"]: m for m in first.messages if m["type"] == "SCHEMA"}
     assert set(schemas) == set(STREAMS)
     floor: dict[str, int] = {}
-    for name, path in STREAMS.items():
+    for name in STREAMS:
         assert schemas[name]["key_properties"] == ["division", "id"], name
         records = data_records(first, name)
         assert_conforms(name, schemas[name]["schema"], records)
-        per_division = Counter(r["division"] for r in records)
-        floor[name] = sum(max(1, math.ceil(per_division[d] / page_size(path)))
+    for name, path in STREAMS.items():
+        # the rows of the endpoint the stream reads: purchase entry lines come 60 entries a call
+        read = "exact_purchase_entries" if READS[name] != path else name
+        per_division = Counter(r["division"] for r in data_records(first, read))
+        floor[name] = sum(max(1, math.ceil(per_division[d] / page_size(READS[name])))
                           for d in DIVISIONS)
-    assert calls == floor
+    assert calls == per_endpoint(floor)
+    assert floor["exact_purchase_entry_lines"] < sum(  # fewer calls than the lines endpoint's
+        math.ceil(n / PLAIN_PAGE) for n in Counter(
+            r["division"] for r in data_records(first, "exact_purchase_entry_lines")).values())
     assert sum(len(data_records(first, n)) for n in STREAMS) > 500  # the ledger is there
     assert max(calls.values()) >= 5  # some streams took several pages
 
@@ -131,14 +150,71 @@ def test_pack_syncs_in_full_at_the_call_floor_then_incrementally_with_deletions(
                     state=second.final_state)
     assert third.returncode == 0, third.stderr[-3000:]
     # one call per stream per division; the streams Exact gives neither Timestamp nor
-    # Modified are read in full again, at their floor
+    # Modified (nor a header that has one) are read in full again, at their floor
     full = {name for name, path in STREAMS.items() if schemas[name].get("bookmark_properties")
             in (None, [])}
-    assert full == {"exact_gl_account_classification_mappings", "exact_reporting_balance",
-                    "exact_purchase_entry_lines"}
-    assert pack_calls(sandbox) == {name: floor[name] if name in full else len(DIVISIONS)
-                                   for name in STREAMS}
+    assert full == {"exact_gl_account_classification_mappings", "exact_reporting_balance"}
+    assert pack_calls(sandbox) == per_endpoint(
+        {name: floor[name] if name in full else len(DIVISIONS) for name in STREAMS})
     assert not [r for r in third.records() if r.get("_sdc_deleted_at")]
     for name, path in STREAMS.items():
         if reference().endpoint(path).family == "sync":  # type: ignore[union-attr]
             assert data_records(third, name) == [], name
+
+
+LINES_STREAM = "exact_purchase_entry_lines"
+ENTRY_LINES, ENTRIES = "purchaseentry/PurchaseEntryLines", "purchaseentry/PurchaseEntries"
+
+
+def entry_lines(sandbox: Sandbox, division: int, entry: str) -> set[str]:
+    """The IDs of one purchase entry's lines, as Exact has them now."""
+    return {r["ID"] for r in rows_of(rest(sandbox, "GET", ENTRY_LINES, division, params={
+        "$select": "ID", "$filter": f"EntryID eq guid'{entry}'"}))}
+
+
+def test_purchase_entry_lines_follow_their_entries_and_cost_one_call_when_nothing_changed(
+    sandbox: Sandbox, tap_config: Config, run_tap: RunTap, tmp_path: Path
+) -> None:
+    """Exact gives purchase entry lines no Timestamp and no Modified; they are read with their
+    entries (``$expand``), whose Modified moves when a line is written. A removed line is not
+    reported by Exact (no sync/Deleted type for purchase entries): no tombstone."""
+    sandbox.set_limits(minutely=100000, daily=100000, page_size=PAGE,
+                       plain_page_size=PLAIN_PAGE)
+    config = tap_config()
+    catalog = selected_catalog(json.loads(config.read_text()), {LINES_STREAM})
+    first = run_tap(config, catalog=catalog)
+    assert first.returncode == 0, first.stderr[-3000:]
+    division = DIVISIONS[1]
+    lines = [r for r in data_records(first, LINES_STREAM) if r["division"] == division]
+    by_entry: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        by_entry.setdefault(line["entry_id"], []).append(line)
+    edited_entry = next(e for e, ls in by_entry.items() if len(ls) >= 2)
+    edited, removed = by_entry[edited_entry][:2]
+    grown_entry = next(e for e in by_entry if e != edited_entry)
+    rest(sandbox, "PUT", f"{ENTRY_LINES}(guid'{edited['id']}')", division,
+         json={"Description": "Edited line"})
+    rest(sandbox, "DELETE", f"{ENTRY_LINES}(guid'{removed['id']}')", division)
+    added = rest(sandbox, "POST", ENTRY_LINES, division, json={
+        "EntryID": grown_entry, "GLAccount": by_entry[grown_entry][0]["gl_account"],
+        "AmountFC": 12.5, "Description": "Added line"}).json()["d"]["ID"]
+    sandbox.advance_clock(60)
+
+    second = run_tap(config, catalog=catalog, state=first.final_state)
+    assert second.returncode == 0, second.stderr[-3000:]
+    got = {r["id"]: r for r in second.records(LINES_STREAM)}
+    assert got[edited["id"]]["description"] == "Edited line"
+    assert got[added]["description"] == "Added line"
+    # every current line of the two written entries, and nothing else
+    assert set(got) == (entry_lines(sandbox, division, edited_entry)
+                        | entry_lines(sandbox, division, grown_entry))
+    assert removed["id"] not in got
+    assert not [r for r in second.records() if r.get("_sdc_deleted_at")]
+
+    sandbox.clear_calls()
+    third = run_tap(config, catalog=catalog, state=second.final_state)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert third.records(LINES_STREAM) == []
+    by_endpoint = sandbox.calls()["by_endpoint"]
+    assert int(by_endpoint.get(f"GET {ENTRIES}", 0)) == len(DIVISIONS)
+    assert int(by_endpoint.get(f"GET {ENTRY_LINES}", 0)) == 0

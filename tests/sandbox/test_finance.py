@@ -208,3 +208,36 @@ def test_sizes_per_entity_come_from_the_reset_size_object() -> None:
     assert len(every(b, "salesorder/SalesOrders")) == 3
     assert every(b, "crm/Quotations") == []
     assert len(every(b, "purchaseorder/PurchaseOrders")) == 2
+
+
+ENTRIES, ENTRY_LINES = "purchaseentry/PurchaseEntries", "purchaseentry/PurchaseEntryLines"
+
+
+def entry_modified(b: Backend, entry: str) -> int:
+    return int(every(b, ENTRIES, f"EntryID eq guid'{entry}'")[0]["Modified"])
+
+
+@pytest.mark.parametrize("write", ["PUT", "POST", "DELETE"])
+def test_a_write_to_a_purchase_entry_line_restamps_its_entry(backend: Backend,
+                                                             write: str) -> None:
+    """Exact saves an entry with its lines: the recorded POST of a purchase entry answers a
+    Modified later than its Created, equal to its ledger lines' Modified."""
+    line = every(backend, ENTRY_LINES)[0]
+    entry = line["EntryID"]
+    before = entry_modified(backend, entry)
+    backend.clock.advance(60)
+    if write == "PUT":
+        backend.update(R(f"{ENTRY_LINES}(guid'{line['ID']}')"), D, {"Description": "x"})
+    elif write == "POST":
+        backend.create(R(ENTRY_LINES), D, {"EntryID": entry, "GLAccount": line["GLAccount"],
+                                           "AmountFC": 5.0})
+    else:
+        backend.delete(R(f"{ENTRY_LINES}(guid'{line['ID']}')"), D)
+    assert entry_modified(backend, entry) >= before + 60_000
+
+
+def test_deleting_a_purchase_entry_deletes_its_lines(backend: Backend) -> None:
+    entry = every(backend, ENTRIES)[0]["EntryID"]
+    assert every(backend, ENTRY_LINES, f"EntryID eq guid'{entry}'")
+    backend.delete(R(f"{ENTRIES}(guid'{entry}')"), D)
+    assert every(backend, ENTRY_LINES, f"EntryID eq guid'{entry}'") == []
