@@ -84,7 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def escape_unencodable_output() -> None:
+    """Text UTF-8 cannot encode (a lone surrogate: how Python hands over an argument's
+    undecodable byte, or what a JSON ``\\ud800`` escape decodes to) is printed escaped
+    (``\\udcff``) instead of ending the command in a UnicodeEncodeError while it reports."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    escape_unencodable_output()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

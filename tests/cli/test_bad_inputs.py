@@ -6,8 +6,10 @@ closed port, so a request would fail differently).
 
 from __future__ import annotations
 
+import io
 import json
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -193,3 +195,37 @@ def test_login_when_the_redirect_port_is_taken_says_so_in_one_line(
     assert [line for line in err.splitlines() if line.startswith("error:")] == [
         f"error: Cannot listen on 127.0.0.1:{port} for the redirect (Address already in use); "
         "stop what uses that port, or run `exact-online login --paste`."]
+
+
+def strict_utf8_run(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    """The CLI in process with stdout/stderr that refuse what UTF-8 cannot encode (a lone
+    surrogate, as an undecodable byte of argv becomes); the exit status and stderr."""
+    err_bytes = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="utf-8",
+                                                        errors="strict", write_through=True))
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(err_bytes, encoding="utf-8",
+                                                        errors="strict", write_through=True))
+    try:
+        status = main(argv)
+    except SystemExit as exit_:
+        status = exit_.code if isinstance(exit_.code, int) else 1
+    return status, err_bytes.getvalue().decode("utf-8")
+
+
+def test_an_argument_with_a_lone_surrogate_is_a_usage_error_that_shows_it_escaped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    status, stderr = strict_utf8_run(["check", "\udcff"], monkeypatch)
+    assert status == 2
+    assert "usage:" in stderr and "\\udcff" in stderr
+
+
+def test_an_error_line_quoting_a_lone_surrogate_is_printed_escaped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = write_config(tmp_path, token_store=str(tmp_path / "file") + "/\udcff")
+    (tmp_path / "file").write_text("")
+    status, stderr = strict_utf8_run(["proxy", "GET", "current/Me", "--config", config],
+                                     monkeypatch)
+    assert status == 1
+    assert stderr.startswith("error: ") and "\\udcff" in stderr, stderr
