@@ -9,7 +9,8 @@ on-disk store with that many rows in each seeded division (50 % accounts, 30 % c
 items, plus the small default set of everything else), and:
 
 - seeding: wall time from starting the process to its first healthy answer (start-up,
-  seeding every division, and the store's indexes);
+  seeding every division, and the store's indexes), and the CPU time of the sandbox process by
+  then (the load average is recorded too: wall time on a shared machine is mostly waiting);
 - serving: ``sync/CRM/Accounts``, ``sync/CRM/Contacts`` and ``sync/Logistics/Items`` of
   division 100001 paged with plain ``requests`` (1,000 rows a page, ``__next`` followed),
   twice: every property (no ``$select``: 164, 71 and 115 properties a row), and the
@@ -74,6 +75,8 @@ class Served:
 class SizeResult:
     rows: int
     seed_seconds: float
+    seed_cpu_seconds: float            # the sandbox process's CPU at its first healthy answer
+    load_average: float                # the machine's 1-minute load when the size started
     served: dict[str, Served]          # "<endpoint>" (every property), "<endpoint> $select"
     rows_per_s: float                  # every property, over the three endpoints
     rows_per_cpu_s: float
@@ -123,15 +126,17 @@ def page_through(session: requests.Session, url: str) -> tuple[int, int, float]:
 
 def measure_size(rows: int, work: Path) -> SizeResult:
     data = work / f"sandbox-{rows}"
+    load = os.getloadavg()[0]
     started = time.perf_counter()
     sandbox = Sandbox(seed=42, size=split(rows), process=True, data_dir=data,
                       startup_timeout=3600).start()
     seed_seconds = time.perf_counter() - started
-    print(f"  {rows:>9,} rows: started and seeded in {seed_seconds:.1f} s; serving ...",
-          flush=True)
     try:
         assert sandbox._proc is not None
         pid = sandbox._proc.pid
+        seed_cpu = cpu_seconds(pid)
+        print(f"  {rows:>9,} rows: started and seeded in {seed_seconds:.1f} s "
+              f"({seed_cpu:.1f} CPU s, load {load:.1f}); serving ...", flush=True)
         sandbox.set_limits(minutely=10**9, daily=10**9, token_daily=10**6)
         session = requests.Session()
         session.headers.update({"Authorization": f"Bearer {sandbox.access_token()}",
@@ -160,7 +165,9 @@ def measure_size(rows: int, work: Path) -> SizeResult:
         spent = sum(float(getattr(s, per)) for s in runs)
         return round(sum(s.rows for s in runs) / max(spent, 0.01))
 
-    return SizeResult(rows=rows, seed_seconds=round(seed_seconds, 1), served=served,
+    return SizeResult(rows=rows, seed_seconds=round(seed_seconds, 1),
+                      seed_cpu_seconds=round(seed_cpu, 1), load_average=round(load, 1),
+                      served=served,
                       rows_per_s=rate(False, "seconds"),
                       rows_per_cpu_s=rate(False, "cpu_seconds"),
                       select_rows_per_s=rate(True, "seconds"),
@@ -173,10 +180,10 @@ def table(report: Report) -> str:
     out = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, "
            f"Python {m['python']}", ""]
     out.append("rows/s: wall time over the three sync endpoints / per CPU second of the sandbox")
-    out.append(f"{'rows':>10} | {'seed s':>7} | {'every property':>17} | "
+    out.append(f"{'rows':>10} | {'seed s':>7} | {'seed CPU':>8} | {'every property':>17} | "
                f"{'connector $select':>17} | {'peak RSS':>9} | {'RSS after':>9}")
     for r in report.sizes:
-        out.append(f"{r.rows:>10,} | {r.seed_seconds:>7.1f} | "
+        out.append(f"{r.rows:>10,} | {r.seed_seconds:>7.1f} | {r.seed_cpu_seconds:>8.1f} | "
                    f"{r.rows_per_s:>7,} / {r.rows_per_cpu_s:>7,} | "
                    f"{r.select_rows_per_s:>7,} / {r.select_rows_per_cpu_s:>7,} | "
                    f"{r.peak_rss_mb:>6.0f} MB | {r.rss_after_mb:>6.0f} MB")

@@ -205,6 +205,11 @@ class Store:
         and built once after it (a sort, instead of one random B-tree insert per row)."""
         with self._lock:
             empty = self._conn.execute("SELECT 1 FROM rows LIMIT 1").fetchone() is None
+            if empty and self.path:
+                # a seed is rebuilt from its seed number, never recovered: no rollback
+                # journal and no fsync while it loads (the WAL would hold every row twice)
+                self._conn.execute("PRAGMA journal_mode=OFF")
+                self._conn.execute("PRAGMA synchronous=OFF")
             if empty:
                 for (name,) in self._conn.execute(
                         "SELECT name FROM sqlite_master WHERE type = 'index' "
@@ -219,6 +224,9 @@ class Store:
                         self._conn.executescript(SCHEMA)
                     finally:
                         self._conn.execute("PRAGMA temp_store=MEMORY")
+                        if self.path:
+                            self._conn.execute("PRAGMA journal_mode=WAL")
+                            self._conn.execute("PRAGMA synchronous=NORMAL")
 
     def stage_commit(self, division: int, first_ts: int) -> None:
         """Move the staged rows into ``rows`` sorted by (entity, sort text, place), their
