@@ -13,8 +13,8 @@ the sandbox's clock, each with its own directory), all started at once, and meas
 
 - wall time from the start of the first worker to the exit of the last;
 - the API calls the sandbox counted (per endpoint, per status: every 429 would show), and
-  the calls per division next to the floor: the calls of one division synced alone (each
-  process also lists the login's divisions once: ``listing calls``, counted apart);
+  the calls per division next to the floor: the calls of one division synced alone (a
+  process also lists the login's divisions, once or more: ``listing calls``, counted apart);
 - the token endpoint's answers (all 200: the workers share one rotating token).
 
 The sandbox is seeded once: the tap only reads, and every run starts without state and with
@@ -141,45 +141,64 @@ def sync(sandbox: Sandbox, dsn: str, codes: list[int], workers: int, work: Path,
             "state_megabytes": round(state_bytes / 1e6, 1), "api_calls": sum(api.values()),
             "calls_per_division": round(sum(api.values()) / len(codes), 2),
             "by_endpoint": dict(sorted(api.items())),
-            "responses_429": by_status.get("429", 0),
+            "responses_429": by_status.get("429", 0), "by_status": dict(sorted(by_status.items())),
+            "other_than_200": {endpoint: statuses for endpoint, statuses
+                               in sorted(calls["by_endpoint_status"].items())
+                               if set(statuses) != {"200"}},
             "token_answers": calls["by_endpoint_status"].get(TOKEN_CALL, {})}
 
 
 LISTING = "GET system/Divisions"
 PAGE = 60
-"""Each tap process lists the login's divisions once (60 a page: 17 pages for 1000), whatever
-the number of divisions it syncs; each division then reads its own row (generic_workspace)."""
+"""A tap process lists the login's divisions (60 a page: 17 pages for 1000) when a division's
+row is needed before that division's own ``generic_workspace`` read has cached it (the
+invoices' currency): once, or more often when its division threads ask at the same time.
+Every other ``system/Divisions`` call is a division reading its own row."""
 
 
 def listing_pages(divisions: int) -> int:
     return -(-divisions // PAGE)
 
 
+def listing_calls(by_endpoint: dict[str, int], divisions: int) -> int:
+    """The ``system/Divisions`` calls of a finished run that were listings, not own rows."""
+    listing = by_endpoint.get(LISTING, 0) - divisions
+    assert listing >= 0, by_endpoint
+    return listing
+
+
+def listings(calls: int, pages: int) -> str:
+    """``34 (2 x 17)``: listing calls and, when they are whole listings, how many."""
+    return f"{calls} ({calls // pages} x {pages})" if calls % pages == 0 else str(calls)
+
+
 def table(results: dict[str, Any]) -> str:
     """The Markdown table of docs/benchmarks.md, from a run's JSON."""
     pages = listing_pages(results["divisions"])
-    floor = results["floor"]["calls_per_division"] - pages
+    floor_calls = results["floor"]["by_endpoint"]
+    floor = results["floor"]["calls_per_division"] - listing_calls(floor_calls, 1)
     lines = ["| workers | wall time | divisions/min | calls per division (floor) | "
-             "listing calls | 429s | token calls | records | STATE messages (MB) |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "listing calls | 429s | 401s (retried) | token calls | records | "
+             "STATE messages (MB) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for run in results["runs"]:
-        listing = run["workers"] * pages
         tokens = ", ".join(f"{n} x {s}" for s, n in sorted(run["token_answers"].items()))
         state = f"{run['state_messages']:,} ({run['state_megabytes']:,.1f})"
+        expired = run.get("by_status", {}).get("401", 0) if "by_status" in run else "-"
         if not run["finished"]:  # killed: what it had flushed to stdout is a lower bound
             lines.append(
                 f"| {run['workers']} | stopped after {run['seconds']:.0f} s | - | "
-                f"{run['api_calls'] / run['divisions']:.2f} made | {listing} | "
-                f"{run['responses_429']} | {tokens} | ≥ {run['records']:,} | ≥ {state} |")
+                f"{run['api_calls'] / run['divisions']:.2f} made | - | "
+                f"{run['responses_429']} | {expired} | {tokens} | ≥ {run['records']:,} | "
+                f"≥ {state} |")
             continue
-        # every system/Divisions call is either a process's listing or a division's own row
-        assert run["by_endpoint"][LISTING] == listing + run["divisions"], run["by_endpoint"]
+        listing = listing_calls(run["by_endpoint"], run["divisions"])
         per_minute = run["divisions"] / run["seconds"] * 60
         own = (run["api_calls"] - listing) / run["divisions"]
         lines.append(
             f"| {run['workers']} | {run['seconds']:.1f} s | {per_minute:,.0f} | "
-            f"{own:.2f} ({floor}) | {listing} | {run['responses_429']} | {tokens} | "
-            f"{run['records']:,} | {state} |")
+            f"{own:.2f} ({floor}) | {listings(listing, pages)} | {run['responses_429']} | "
+            f"{expired} | {tokens} | {run['records']:,} | {state} |")
     return "\n".join(lines)
 
 
@@ -228,7 +247,8 @@ def main() -> int:
                   f"({run['state_megabytes']} MB), "
                   f"{run['calls_per_division']} calls/division, {run['responses_429']} x 429, "
                   f"token answers {run['token_answers']}", flush=True)
-    Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
+            # after each run: a run stopped later keeps the figures of the runs before it
+            Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
     print()
     print(table(results))
     return 0

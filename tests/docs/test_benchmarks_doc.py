@@ -166,3 +166,26 @@ def test_many_divisions_table_is_the_divisions_results_file() -> None:
     results = json.loads((ROOT / "benchmarks" / "divisions.json").read_text())
     assert divisions.table(results) in DOC
     assert f"{results['divisions']:,} divisions" in DOC.split("## Many divisions", 1)[1]
+
+
+def test_many_divisions_table_counts_the_listings_the_processes_made() -> None:
+    """Division threads asking for the listing at once list it twice: the table shows the
+    calls made and keeps them out of the calls per division."""
+    spec = importlib.util.spec_from_file_location("divisions",
+                                                  ROOT / "benchmarks" / "divisions.py")
+    assert spec is not None and spec.loader is not None
+    divisions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(divisions)
+    own = {"GET sync/CRM/Accounts": 1, "GET users/Users": 1}
+    run = {"workers": 2, "divisions": 120, "seconds": 60.0, "finished": True,
+           "records": 500, "state_messages": 8, "state_megabytes": 0.1,
+           "responses_429": 0, "by_status": {"200": 486, "401": 0},
+           "token_answers": {"200": 3},
+           "by_endpoint": {**{k: 120 * v for k, v in own.items()},
+                           "GET system/Divisions": 120 + 3 * 2},
+           "api_calls": 120 * 2 + 120 + 6}
+    results = {"divisions": 120, "runs": [run],
+               "floor": {"calls_per_division": 2 + 1 + 2,
+                         "by_endpoint": {**own, "GET system/Divisions": 1 + 2}}}
+    row = divisions.table(results).splitlines()[2]
+    assert row == "| 2 | 60.0 s | 120 | 3.00 (3) | 6 (3 x 2) | 0 | 0 | 3 x 200 | 500 | 8 (0.1) |"
