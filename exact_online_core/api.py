@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -135,6 +136,9 @@ class ExactOnline:
         )
         self._extra = {name: field_maps(self._mappings, name) for name in STREAMS}
         self._divisions: dict[int, dict[str, Any]] = {}
+        self._divisions_listing = threading.Lock()
+        """Held while ``system/Divisions`` is listed: the tap's division threads all ask at
+        their start, and each would list every division of the login (17 pages at 1000)."""
         self._processed: set[tuple[int, str]] = set()
         self._writer = Writer(self.client, self._extra_of, self._processed)
         self._invoice_logs = SyncLogs()
@@ -170,7 +174,9 @@ class ExactOnline:
     def division_info(self, division: int) -> dict[str, Any]:
         """The ``system/Divisions`` row of a division (asked once, then cached)."""
         if division not in self._divisions:
-            self._division_rows(division)
+            with self._divisions_listing:
+                if division not in self._divisions:
+                    self._division_rows(division)
         if division not in self._divisions:
             raise NotFoundError(
                 f"division {division} is not in system/Divisions",

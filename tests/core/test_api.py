@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -170,3 +172,26 @@ def test_deletions_of_invoice_lines_are_not_mapped() -> None:
     api, fake = make_api()
     list(api.deletions(100001, since=5, streams=["accounting_invoice_line_item"]))
     assert fake.asked[0][2]["$filter"] == "Timestamp gt 5L"
+
+
+class SlowDivisionsClient(RecordingClient):
+    """Lists two divisions, slowly: long enough for other threads to ask meanwhile."""
+
+    def iter_rows(self, path: str, *, division: int | None = None,
+                  params: Mapping[str, str] | None = None) -> Iterator[dict[str, Any]]:
+        self.asked.append(("GET", path, dict(params or {})))
+        time.sleep(0.2)
+        yield from ({"Code": code, "Currency": "EUR"} for code in (100001, 100002))
+
+
+def test_division_info_asked_by_many_threads_at_once_lists_the_divisions_once() -> None:
+    config = ExactConfig.from_mapping(
+        {"base_url": "https://start.exactonline.nl", "client_id": "c", "client_secret": "s"}
+    )
+    fake = SlowDivisionsClient()
+    api = ExactOnline(config, client=fake, clock=lambda: 1_780_000_000.0)  # type: ignore[arg-type]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        infos = list(pool.map(api.division_info, [100001, 100002, 100001, 100002]))
+
+    assert [info["Code"] for info in infos] == [100001, 100002, 100001, 100002]
+    assert [path for _, path, _ in fake.asked] == ["system/Divisions"]
