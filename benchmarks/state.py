@@ -41,32 +41,21 @@ PAGE = 6
 SIZE = {"accounts": ROWS, "contacts": ROWS, "items": 0, "invoices": 0, "projects": 0,
         "deleted": 0, "generic": 0, "sales_orders": 0, "quotations": 0,
         "purchase_entries": 0, "purchase_invoices": 0, "purchase_orders": 0}
-NAMED = (100001, 100002)
 TAP_MAIN = "from tap_exact_online.tap import main; main()"
 
 
 def division_codes(count: int) -> list[int]:
-    """The two named divisions, then more from 100004 (100003 is the unreachable one)."""
-    return [*NAMED, *range(100004, 100004 + count - len(NAMED))][:count]
+    """The sandbox's reachable divisions when it serves ``count``: 100001, 100002, 100004..."""
+    return list(seeding.division_codes(count))
 
 
 @contextmanager
 def many_divisions(count: int) -> Iterator[Sandbox]:
     """A sandbox (thread, in-memory) whose login reaches ``count`` divisions."""
-    codes = tuple(division_codes(count))
-    saved = seeding.REACHABLE, dict(seeding.DIVISIONS)
-    seeding.REACHABLE = codes
-    for code in codes[len(NAMED):]:
-        seeding.DIVISIONS[code] = {**seeding.DIVISIONS[NAMED[1]], "Hid": code - 100000,
-                                   "Description": f"Sandbox Administratie {code}"}
-    try:
-        with Sandbox(seed=count, size=SIZE) as sandbox:  # seed: its own seed cache entry
-            sandbox.set_limits(page_size=PAGE, minutely=10**6, daily=10**7)
-            yield sandbox
-    finally:
-        seeding.REACHABLE = saved[0]
-        seeding.DIVISIONS.clear()
-        seeding.DIVISIONS.update(saved[1])
+    with Sandbox(seed=count, size=SIZE) as sandbox:  # seed: its own seed cache entry
+        sandbox.reset(seed=count, size=SIZE, divisions=count)
+        sandbox.set_limits(page_size=PAGE, minutely=10**6, daily=10**7)
+        yield sandbox
 
 
 def run_tap(source: Path, work: Path, config: dict[str, Any], state: dict[str, Any] | None

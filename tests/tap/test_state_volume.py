@@ -32,32 +32,18 @@ SIZE = {"accounts": ROWS, "contacts": ROWS, "items": 0, "invoices": 0, "projects
         "purchase_entries": 0, "purchase_invoices": 0, "purchase_orders": 0}
 
 
-NAMED = (100001, 100002)
-
-
 def division_codes(count: int) -> tuple[int, ...]:
-    """The sandbox's two named divisions, then more from 100004 (100003 is unreachable)."""
-    return (*NAMED, *range(100004, 100004 + count - len(NAMED)))
+    """The sandbox's reachable divisions when it serves ``count``: 100001, 100002, 100004..."""
+    return seeding.division_codes(count)
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    """A sandbox whose login reaches DIVISIONS divisions.
-
-    The sandbox serves the divisions listed in its seed module (two by default), so the
-    fixture lists more there before it starts (in this process; the tap is a real process
-    talking HTTP to it).
-    """
-    codes = division_codes(DIVISIONS)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(seeding, "REACHABLE", codes)
-        for code in codes[2:]:
-            patch.setitem(seeding.DIVISIONS, code, {
-                **seeding.DIVISIONS[100002], "Hid": code - 100000,
-                "Description": f"Sandbox Administratie {code}"})
-        with Sandbox(seed=16, size=SIZE) as sb:
-            sb.set_limits(page_size=PAGE, minutely=10**6, daily=10**7)
-            yield sb
+    """A sandbox whose login reaches DIVISIONS divisions, each with SIZE rows."""
+    with Sandbox(seed=16, size=SIZE) as sb:
+        sb.reset(seed=16, size=SIZE, divisions=DIVISIONS)
+        sb.set_limits(page_size=PAGE, minutely=10**6, daily=10**7)
+        yield sb
 
 
 @pytest.fixture(scope="module")
