@@ -319,6 +319,20 @@ class KillJudge:
         return state
 
 
+def kill_scene(sandbox: Sandbox, tmp_path: Path, stop: Path, stderr: Path,
+               secrets: Secrets) -> tuple[Workers, FileTokenStore, KillJudge]:
+    """What every kill test starts from: a store seeded by one fresh refresh token (both
+    watched for leaks), the sandbox's call counts cleared, the workers, and the judge."""
+    store_path = tmp_path / "tokens.json"
+    secrets.stores.append(store_path)
+    seed = sandbox.mint_refresh_token()
+    secrets.values.add(seed)
+    sandbox.clear_calls()
+    workers = Workers(sandbox, store_path, seed, stop, stderr)
+    store = FileTokenStore(store_path, lock_timeout=30)
+    return workers, store, KillJudge(sandbox, store)
+
+
 def kill_workers_at_random(sandbox: Sandbox, tmp_path: Path, out_dir: Path, secrets: Secrets,
                            *, kills: int, seed_rng: int) -> dict[str, Any]:
     """8 workers share one store under ``kills`` SIGKILLs; the summary of what they hit.
@@ -334,15 +348,9 @@ def kill_workers_at_random(sandbox: Sandbox, tmp_path: Path, out_dir: Path, secr
     excused: one refresh token refused, to a worker or at the end, fails the test.
     """
     rng = random.Random(seed_rng)
-    store_path = tmp_path / "tokens.json"
-    secrets.stores.append(store_path)
-    seed = sandbox.mint_refresh_token()
-    secrets.values.add(seed)
-    sandbox.clear_calls()
     stop = tmp_path / "stop"
-    workers = Workers(sandbox, store_path, seed, stop, out_dir / "workers.stderr")
-    store = FileTokenStore(store_path, lock_timeout=30)
-    judge = KillJudge(sandbox, store)
+    workers, store, judge = kill_scene(sandbox, tmp_path, stop, out_dir / "workers.stderr",
+                                       secrets)
     landed: dict[str, int] = {}
     aimed: dict[str, dict[str, int]] = {}
     sent_token_kept = 0
@@ -421,15 +429,9 @@ def test_a_kill_after_another_worker_lost_its_refresh_answer_leaves_a_store_with
     again, its last phase a completed write. The store is judged after each kill (the
     random-kill test's judge), and C continues from it without a login."""
     sandbox = fast_sandbox
-    store_path = tmp_path / "tokens.json"
-    secrets.stores.append(store_path)
-    seed = sandbox.mint_refresh_token()
-    secrets.values.add(seed)
-    sandbox.clear_calls()
     stop = tmp_path / "stop"
-    workers = Workers(sandbox, store_path, seed, stop, out_dir / "scripted.stderr")
-    store = FileTokenStore(store_path, lock_timeout=30)
-    judge = KillJudge(sandbox, store)
+    workers, store, judge = kill_scene(sandbox, tmp_path, stop, out_dir / "scripted.stderr",
+                                       secrets)
     a = 0
     try:
         a = workers.spawn()
