@@ -8,7 +8,7 @@ from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, NoReturn
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
@@ -406,8 +406,16 @@ class TapExactOnline(Tap):
         return itertools.chain([] if first is None else [first], pages)
 
     def opened_pages(self, stream: str, division: int) -> Iterator[RecordPage] | None:
-        """The pre-opened pages of ``stream`` in ``division``; None when it is skipped."""
-        return self._opened.get((stream, division))
+        """The pre-opened pages of ``stream`` in ``division``; None when it is skipped.
+
+        The first call reads every division's first pages (``_opened``): a daily budget
+        spent there stops the run as cleanly as one spent on a later page (exit 3).
+        """
+        try:
+            opened = self._opened
+        except DailyLimitExceededError as error:
+            self.daily_limit_reached(None, error.division or division, error)
+        return opened.get((stream, division))
 
     def _authorized(self, streams: list[ExactStream]) -> list[ExactStream]:
         """``--discover`` with check_permissions: probe every stream in every division."""
@@ -429,17 +437,22 @@ class TapExactOnline(Tap):
     # -- clean stops -------------------------------------------------------------
 
     def daily_limit_reached(
-        self, stream: str, division: int, error: DailyLimitExceededError
-    ) -> None:
-        """Stop the whole run cleanly: the state of the pages written was just emitted."""
+        self, stream: str | None, division: int, error: DailyLimitExceededError
+    ) -> NoReturn:
+        """Stop the whole run cleanly: the state of the pages written was just emitted.
+
+        ``stream`` is None when the budget ran out while the first pages were read, before
+        any record (nothing to save then: the next run starts where this one did).
+        """
         if "prefetch" in self.__dict__:
             self.prefetch.stop()
+        where = (f"stream {stream}, division {division}" if stream is not None
+                 else f"division {division}, before the first record")
         self.logger.error(
-            "Stopping: %s (stream %s, division %s). State is saved; run again after the reset "
+            "Stopping: %s (%s). State is saved; run again after the reset "
             "to continue where this run stopped.",
             error,
-            stream,
-            division,
+            where,
         )
         sys.exit(3)
 

@@ -117,3 +117,20 @@ def test_daily_budget_spent_mid_sync_stops_with_state_and_the_resume_reads_the_r
     assert not set(keys(records)) & set(keys(resumed.records("generic_contact")))
     assert set(keys(records) + keys(resumed.records("generic_contact"))) == exact_keys(
         sandbox, "crm/Contacts", "ID", divisions=(DIVISION,))
+
+
+def test_daily_budget_spent_before_the_first_record_stops_with_exit_3_and_no_traceback(
+    sandbox: Sandbox, tap_config: Config, run_tap: RunTap, tmp_path: Path
+) -> None:
+    # Another app spent the day's budget: the first call of the run (the deletion feed,
+    # read while the first pages are opened) is already refused.
+    config, catalog, _ = contacts_setup(sandbox, tap_config, tmp_path)
+    sandbox.reset(size={"contacts": CONTACTS})  # fresh call counters for today
+    config = tap_config(refresh_token=sandbox.mint_refresh_token(), divisions=[DIVISION])
+    sandbox.set_limits(minutely=100000, daily=0)
+    stopped = run_tap(config, catalog=catalog)
+    assert stopped.returncode == 3, stopped.stderr[-2000:]
+    assert "unhandled error" not in stopped.stderr and "Traceback" not in stopped.stderr
+    assert "daily API call limit" in stopped.stderr
+    assert f"division {DIVISION}, before the first record" in stopped.stderr
+    assert committed(stopped.messages)[0] == []
