@@ -35,7 +35,8 @@ with a fresh token store, and reports:
 - whether the output is identical to the baseline's: the RECORD messages as multisets
   (``time_extracted`` aside) and the last STATE.
 
-Prints a table and writes ``benchmarks/division_workers.json``.
+Prints a table and writes ``benchmarks/division_workers.json``; also run by
+``benchmarks/run.py --division-workers 1,4,8,20``.
 """
 
 from __future__ import annotations
@@ -222,6 +223,53 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def measure(counts: list[int], output: Path, *, divisions: int = 20, rows: int = 2000,
+            invoices: int = 40, page_size: int = 10, scale: float = 10.0,
+            keep: Path | None = None) -> dict[str, Any]:
+    """Seed the divisions, run the tap with each of ``counts`` division workers (the first
+    is the baseline), write the figures to ``output`` after each run and return them."""
+    size = size_of(rows, invoices)
+    codes = list(seeding.division_codes(divisions))
+    results: dict[str, Any] = {
+        "machine": machine(), "divisions": divisions, "scale": scale,
+        "page_size": page_size, "size_each": size,
+        "limits": {"minutely": MINUTELY, "daily": DAILY}, "runs": []}
+    with tempfile.TemporaryDirectory(prefix="exact-division-workers-") as tmp, \
+            Sandbox(seed=42, process=True, scale=scale) as sandbox:
+        work = keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        seeding_started = time.monotonic()
+        sandbox.reset(size=size, divisions=divisions)
+        results["seed_seconds"] = round(time.monotonic() - seeding_started, 1)
+        sandbox.set_limits(minutely=MINUTELY, daily=DAILY, page_size=page_size)
+        sandbox.advance_clock(DAY - sandbox.now() % DAY + 60)
+        for workers in counts:
+            home = work / f"run{len(results['runs']) + 1}-w{workers}"
+            run = sync(sandbox, codes, workers, home)
+            first = results["runs"][0] if results["runs"] else run
+            compare((first, work / f"run1-w{counts[0]}" / "out.jsonl"), run, home / "out.jsonl")
+            results["runs"].append(run)
+            # after each run: a run stopped later keeps the figures of the runs before it
+            output.write_text(json.dumps(results, indent=1) + "\n")
+            report(run, results["runs"][0])
+    return results
+
+
+def report(run: dict[str, Any], baseline: dict[str, Any]) -> None:
+    """One run's line of progress, and where its output differs from the baseline's."""
+    print(f"{run['workers']:>3} workers: {run['sandbox_minutes']:.1f} sandbox min "
+          f"({run['sandbox_minutes'] / baseline['sandbox_minutes']:.3f} of the baseline), "
+          f"{run['real_seconds']} s real, {run['api_calls']} calls "
+          f"({run['calls_per_division']} a division), {run['responses_429']} x 429, "
+          f"{run['records']} records, same records {run['same_records']}, same final state "
+          f"{run['same_final_state']}, CPU tap {run['tap_cpu_seconds']} s / sandbox "
+          f"{run['sandbox_cpu_seconds']} s", flush=True)
+    for difference in run.get("state_differences", []):
+        print(f"    final STATE differs at {difference}", flush=True)
+    for example in run.get("record_examples", []):
+        print(f"    a record of one run only: {example}", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--divisions", type=int, default=20)
@@ -241,42 +289,10 @@ def main() -> int:
     if args.table:
         print(table(json.loads(Path(args.table).read_text())))
         return 0
-    counts = [int(text) for text in args.workers.split(",")]
-    size = size_of(args.rows, args.invoices)
-    codes = list(seeding.division_codes(args.divisions))
-    results: dict[str, Any] = {
-        "machine": machine(), "divisions": args.divisions, "scale": args.scale,
-        "page_size": args.page_size, "size_each": size,
-        "limits": {"minutely": MINUTELY, "daily": DAILY}, "runs": []}
-    with tempfile.TemporaryDirectory(prefix="exact-division-workers-") as tmp, \
-            Sandbox(seed=42, process=True, scale=args.scale) as sandbox:
-        work = Path(args.keep or tmp)
-        work.mkdir(parents=True, exist_ok=True)
-        seeding_started = time.monotonic()
-        sandbox.reset(size=size, divisions=args.divisions)
-        results["seed_seconds"] = round(time.monotonic() - seeding_started, 1)
-        sandbox.set_limits(minutely=MINUTELY, daily=DAILY, page_size=args.page_size)
-        sandbox.advance_clock(DAY - sandbox.now() % DAY + 60)
-        for workers in counts:
-            home = work / f"run{len(results['runs']) + 1}-w{workers}"
-            run = sync(sandbox, codes, workers, home)
-            first = results["runs"][0] if results["runs"] else run
-            compare((first, work / f"run1-w{counts[0]}" / "out.jsonl"), run, home / "out.jsonl")
-            results["runs"].append(run)
-            # after each run: a run stopped later keeps the figures of the runs before it
-            Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
-            base = results["runs"][0]["sandbox_minutes"]
-            print(f"{workers:>3} workers: {run['sandbox_minutes']:.1f} sandbox min "
-                  f"({run['sandbox_minutes'] / base:.3f} of 1 worker), {run['real_seconds']} s "
-                  f"real, {run['api_calls']} calls ({run['calls_per_division']} a division), "
-                  f"{run['responses_429']} x 429, {run['records']} records, same records "
-                  f"{run['same_records']}, same final state {run['same_final_state']}, CPU "
-                  f"tap {run['tap_cpu_seconds']} s / sandbox {run['sandbox_cpu_seconds']} s",
-                  flush=True)
-            for difference in run.get("state_differences", []):
-                print(f"    final STATE differs at {difference}", flush=True)
-            for example in run.get("record_examples", []):
-                print(f"    a record of one run only: {example}", flush=True)
+    results = measure([int(text) for text in args.workers.split(",")], Path(args.output),
+                      divisions=args.divisions, rows=args.rows, invoices=args.invoices,
+                      page_size=args.page_size, scale=args.scale,
+                      keep=Path(args.keep) if args.keep else None)
     print()
     print(table(results))
     return 0
