@@ -22,6 +22,7 @@ minute as a fraction of the budget, and the 429 answers the sandbox counted.
 Then the invoice-heavy sizes (``--invoices``, default 10,000; see ``benchmarks/invoices.py``):
 calls of a full, a no-change and a 100-changed-invoices sync against Exact's floor.
 
+``--division-workers 1,4,8,20``: 20 divisions under Exact's limits, benchmarks/division_workers.py.
 Prints a table and writes ``benchmarks/results.json`` (and ``benchmarks/invoices.json``).
 """
 
@@ -457,6 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--invoices", default="10000",
                         help="comma-separated invoice counts for the invoice benchmark "
                         "(default: %(default)s; empty: skip it)")
+    parser.add_argument("--division-workers", default="", help="e.g. 1,4,8,20 (9 minutes)")
     parser.add_argument("--target-scale", type=float, default=10.0,
                         help="sandbox seconds per real second for the target run")
     args = parser.parse_args(argv)
@@ -468,6 +470,13 @@ def main(argv: list[str] | None = None) -> int:
             report.sizes.append(measure_size(rows, work))
         invoice_sizes = [int(s) for s in args.invoices.replace("_", "").split(",") if s.strip()]
         invoice_results = [invoices.measure(n, work) for n in invoice_sizes]
+        if args.division_workers:
+            from benchmarks import division_workers  # it imports this module
+
+            many = division_workers.measure(
+                [int(n) for n in args.division_workers.split(",")],
+                Path(args.output).with_name("division_workers.json"))
+            print(division_workers.table(many), flush=True)
         if args.target_records > 0:
             print(f"  target: {args.target_records} creates at 60 calls/min ...", flush=True)
             report.target = measure_target(args.target_records, args.target_scale, work)

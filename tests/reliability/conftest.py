@@ -170,8 +170,9 @@ class _Stdout:
 def tap_in_process(config: dict[str, Any], out: Path, clock: SandboxClock, *,
                    state: dict[str, Any] | None = None, catalog: dict[str, Any] | None = None,
                    on_message: Callable[[dict[str, Any]], None] | None = None,
-                   label: str = "run") -> TapOutput:
-    """``TapExactOnline(...).sync_all()`` with stdout parsed and kept in ``out``."""
+                   label: str = "run", call_times: list[float] | None = None) -> TapOutput:
+    """``TapExactOnline(...).sync_all()`` with stdout parsed and kept in ``out``
+    (``call_times``: receives the sandbox time of every answer from Exact)."""
     from tap_exact_online.tap import TapExactOnline
 
     output = TapOutput()
@@ -183,7 +184,8 @@ def tap_in_process(config: dict[str, Any], out: Path, clock: SandboxClock, *,
     root.setLevel(logging.DEBUG)
     old_stdout = sys.stdout
     try:
-        with open(out / f"{label}.stdout.jsonl", "wb") as copy, patched_core_clock(clock):
+        with open(out / f"{label}.stdout.jsonl", "wb") as copy, \
+                patched_core_clock(clock, call_times):
             sys.stdout = _Stdout(output, on_message, copy)  # type: ignore[assignment]
             try:
                 tap = TapExactOnline(config=config, state=state, catalog=catalog)

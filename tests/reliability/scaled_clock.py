@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +43,13 @@ class SandboxClock:
 
 
 @contextlib.contextmanager
-def patched_core_clock(clock: SandboxClock, call_times: list[float] | None = None
+def patched_core_clock(clock: SandboxClock, call_times: list[float] | None = None,
+                       on_answer: Callable[[float, requests.Response], None] | None = None
                        ) -> Iterator[None]:
     """Every ``ExactOnline`` built by the tap or the target runs on ``clock``.
 
-    ``call_times`` (if given) receives the sandbox time of every API response.
+    ``call_times`` (if given) receives the sandbox time of every API response, and
+    ``on_answer`` (if given) is called with that time and the response.
     """
     import exact_online_core.api as api_module
     import tap_exact_online.tap as tap_module
@@ -57,8 +59,11 @@ def patched_core_clock(clock: SandboxClock, call_times: list[float] | None = Non
     real = api_module.ExactOnline
 
     def on_response(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        now = clock.now()
         if call_times is not None:
-            call_times.append(clock.now())
+            call_times.append(now)
+        if on_answer is not None:
+            on_answer(now, response)
 
     def build(config: Any, **kwargs: Any) -> Any:
         kwargs.pop("clock", None)
