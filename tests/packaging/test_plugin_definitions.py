@@ -139,3 +139,21 @@ def test_definition_installs_the_distribution_that_ships_the_executable(executab
     hub = definition(executable)
     assert hub["pip_url"] == project["name"]
     assert executable in project["scripts"]
+
+
+def test_meltano_selects_by_default_exactly_the_streams_the_tap_selects_by_default(
+        tmp_path: Path) -> None:
+    # Meltano's own default is `*.*`: without a `select` the pack's streams would be loaded too.
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"client_id": "c", "client_secret": "s", "refresh_token": "r",
+                                  "region": "nl"}))
+    done = subprocess.run([str(Path(sys.executable).with_name("tap-exact-online")), "--config",
+                           str(config), "--discover"], capture_output=True, text=True,
+                          timeout=120, check=True)
+    by_default = {
+        stream["tap_stream_id"] for stream in json.loads(done.stdout)["streams"]
+        for entry in stream["metadata"]
+        if entry["breadcrumb"] == [] and entry["metadata"].get("selected-by-default")}
+    assert by_default, "the tap selects some streams by default"
+    select = meltano_plugin("tap-exact-online").get("select") or ["*.*"]
+    assert sorted(select) == sorted(f"{stream}.*" for stream in by_default)
