@@ -193,12 +193,6 @@ class Store:
             conn.executemany("INSERT INTO seed_stage (seq, entity, sort, key, parent, data) "
                              "VALUES (?, ?, ?, ?, ?, ?)", rows)
 
-    def stage_replace(self, tails: Iterable[tuple[str, int]]) -> None:
-        """Replace the closing ``}`` of staged rows (by place) with ``tail``."""
-        with self.transaction() as conn:
-            conn.executemany("UPDATE seed_stage SET data = substr(data, 1, length(data) - 1) "
-                             "|| ? WHERE seq = ?", tails)
-
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
         """Load many rows into an empty store: the secondary indexes are dropped for the load
