@@ -89,47 +89,42 @@ def _guid(rng: random.Random) -> str:
 
 
 class _Rows:
-    """Rows of one division, staged in SQLite as they are made (JSON text, never held all at
-    once) and moved into ``rows`` at the end in key order with Timestamps in that order, as
-    the in-memory sort did before: SQLite sorts them on disk."""
+    """Rows of one division, written to ``rows`` as they are made (JSON text, a batch at a
+    time, never all at once), their Timestamps in the order they were made: the order in
+    which Exact's row versions count the writes that made an administration."""
 
     BATCH = 20_000
 
     def __init__(self, store: Store, division: int) -> None:
         self.store, self.division = store, division
-        self.batch: list[tuple[int, str, str, Any, str | None, str]] = []
-        self.staged = 0
-        store.stage_open()
+        self.batch: list[tuple[str, int, Any, int, str | None, str]] = []
+        self.first = store.current_timestamp(division) + 1 if division else 1
+        self.made = 0
 
     def add(self, entity: EntityDef, row: dict[str, Any]) -> None:
         key = row_key(entity, row)
         parent = row.get(entity.parent_field) if entity.parent_field else None
-        self._append(entity.store_name, str(key), key, parent, dumps(row))
+        self.add_text(entity.store_name, key, parent, dumps(row))
 
-    def add_json(self, entity: EntityDef, key: str, text: str, parent: str | None = None
-                 ) -> None:
-        """Stage a row already serialised."""
-        self._append(entity.store_name, key, key, parent, text)
-
-    def _append(self, name: str, sort: str, key: Any, parent: str | None, text: str) -> int:
-        self.staged += 1
-        self.batch.append((self.staged, name, sort, key, parent, text))
+    def add_text(self, name: str, key: Any, parent: str | None, text: str) -> None:
+        """Add a row of the entity stored as ``name``, already serialised."""
+        self.batch.append((name, self.division, key, self.first + self.made, parent, text))
+        self.made += 1
         if len(self.batch) >= self.BATCH:
-            self._stage()
-        return self.staged
+            self._write()
 
-    def _stage(self) -> None:
+    def _write(self) -> None:
         if self.batch:
-            self.store.stage(self.batch)
+            self.store.put_many(self.batch)
             self.batch = []
 
     def flush(self) -> None:
-        self._stage()
-        if self.staged:
-            first = self.store.next_timestamps(self.division, self.staged) \
-                if self.division else 1
-            self.store.stage_commit(self.division, first)
-        self.staged = 0
+        self._write()
+        if self.made and self.division:
+            # the division's Timestamp counter moves past the rows' (nothing else wrote)
+            first = self.store.next_timestamps(self.division, self.made)
+            assert first == self.first, (first, self.first)
+        self.made = 0
 
 
 def seed_all(store: Store, *, seed: int | None = 42, size: str | dict[str, int] = "small",
@@ -237,17 +232,11 @@ def _seed_division(store: Store, rng: random.Random, seed: int, division: int,
         created = CREATED_MS + int(rnd() * span)
         return created, min(anchor, created + int(rnd() * 90 * DAY_MS))
 
-    # accounts, contacts and items: each made from its number (references make it again)
+    # accounts, contacts, items and their prices: each made from its number (references
+    # make it again)
     crm = Crm(seed, division, country, anchor, counts)
-    acc_def, con_def, item_def = ENTITIES["Accounts"], ENTITIES["Contacts"], ENTITIES["Items"]
-    for n in range(1, crm.n_accounts + 1):
-        key, text = crm.account_json(n)
-        rows.add_json(acc_def, key, text)
-    for c in range(crm.n_contacts):
-        key, parent, text = crm.contact_json(c)
-        rows.add_json(con_def, key, text, parent)
-    for n in range(1, crm.n_items + 1):
-        rows.add(item_def, crm.item_row(n))
+    for name, key, parent, text in crm.rows():
+        rows.add_text(name, key, parent, text)
     # projects
     proj_def = ENTITIES["Projects"]
     for n in range(1, counts.get("projects", 0) + 1):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import struct
 from collections.abc import Callable, Iterator
 from hashlib import blake2b
 from typing import Any, NamedTuple
@@ -47,6 +48,7 @@ ITEMS = (("Consultancy hour", "hr", 95.0), ("Bicycle bell", "pc", 7.5), ("Cheese
          18.25), ("Solar panel", "pc", 249.0), ("Support plan", "pc", 120.0),
          ("Tulip bulbs (box)", "box", 12.95), ("Design sprint", "hr", 110.0),
          ("Stroopwafels", "box", 4.99))
+# item descriptions and units go into JSON as they are: no quotes, backslashes or controls
 UNIT_NAMES = {"hr": "Hour", "pc": "Piece", "kg": "Kilogram", "box": "Box"}
 COLOURS = ("red", "blue", "green", "orange", None, "")
 EXTRA = ("Delivered within 3 days", None, "", "Prijs per stuk")
@@ -55,8 +57,15 @@ STATUSES = ("C", "C", "C", "P", "S", "A")
 GENDERS = ("M", "V", "O")
 JOBS = ("Owner", "CFO", "Buyer", None)
 _SCALE = 2.0 ** -32
+_EIGHT = struct.Struct("<8I").unpack_from
 _AUDIT_TAIL = (f'"Creator":"{USER_ID}","CreatorFullName":"{FULL_NAME}",'
                f'"Modifier":"{USER_ID}","ModifierFullName":"{FULL_NAME}"')
+
+
+def _guid(d: bytes) -> str:
+    """A version 4 GUID of the first 16 bytes of ``d``."""
+    h = d[:16].hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[d[8] & 3]}{h[17:20]}-{h[20:]}"
 
 
 class Account(NamedTuple):
@@ -69,7 +78,7 @@ class Account(NamedTuple):
     Status: str
     IsSupplier: bool
     Country: str  # padded to 3, as stored
-    draws: tuple[float, ...]
+    draws: list[float]
 
 
 class Contact(NamedTuple):
@@ -79,7 +88,8 @@ class Contact(NamedTuple):
     first: str | None
     last: str
     FullName: str
-    draws: tuple[float, ...]
+    draws: list[float]
+    person: str
 
 
 _ESCAPED: dict[str, str] = {}
@@ -110,20 +120,19 @@ class Crm:
         self.mains = max(1, self.n_accounts // 2)
         """Accounts 1..mains get a main contact (while there are contacts)."""
         self._keys = {kind: f"{seed}:{division}:{kind}".encode()
-                      for kind in ("account", "contact", "person", "item")}
+                      for kind in ("account", "contact", "item")}
+        self._gl = {code: book_id(division, "gl", code) for code in ("8000", "8100", "7000",
+                                                                     "3000")}
 
     # --- draws ------------------------------------------------------------------------------
-    def _draw(self, kind: str, n: int) -> tuple[str, tuple[float, ...]]:
-        """A v4 GUID and eight numbers in [0, 1) for row ``n`` of ``kind``."""
-        d = blake2b(n.to_bytes(8, "little"), digest_size=48, key=self._keys[kind]).digest()
-        h = d[:16].hex()
-        guid = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[d[8] & 3]}{h[17:20]}-{h[20:]}"
-        rest = int.from_bytes(d[16:], "little")
-        return guid, tuple(((rest >> (32 * k)) & 0xFFFFFFFF) * _SCALE for k in range(8))
+    def _draw(self, kind: str, n: int) -> tuple[str, list[float], bytes]:
+        """A v4 GUID, eight numbers in [0, 1) and 16 more bytes for row ``n`` of ``kind``."""
+        d = blake2b(n.to_bytes(8, "little"), digest_size=64, key=self._keys[kind]).digest()
+        return _guid(d), [x * _SCALE for x in _EIGHT(d, 16)], d[48:]
 
     # --- accounts ---------------------------------------------------------------------------
     def account(self, n: int) -> Account:
-        guid, r = self._draw("account", n)
+        guid, r, _ = self._draw("account", n)
         if n <= len(SPECIAL_NAMES):
             name = SPECIAL_NAMES[n - 1]
         else:
@@ -149,9 +158,33 @@ class Crm:
                 "MainContact": contact.ID if contact else None,
                 "main_name": contact.FullName if contact else None}
 
-    def account_json(self, n: int) -> tuple[str, str]:
-        """Account ``n``'s key and stored JSON."""
-        a = self.account(n)
+    def rows(self) -> Iterator[tuple[str, str, str | None, str]]:
+        """Every account, contact, item and item price of the division as stored (entity,
+        key, parent, JSON), in the order they are made: each account with its main contact,
+        the other contacts, each item with its sales price."""
+        for n in range(1, self.n_accounts + 1):
+            account = self.account(n)
+            c = self.main_contact(n)
+            contact = self.contact(c) if c is not None else None
+            yield "Accounts", account.ID, None, self._account_json(account, contact)
+            if contact is not None:
+                yield "Contacts", contact.ID, account.ID, self._contact_json(
+                    contact, account, contact.ID)
+        for c in range(self.mains, self.n_contacts):
+            contact = self.contact(c)
+            account = self.account(contact.account)
+            main = self.main_contact(contact.account)
+            main_id = self.contact(main).ID if main is not None else None
+            yield "Contacts", contact.ID, account.ID, self._contact_json(contact, account,
+                                                                         main_id)
+        for n in range(1, self.n_items + 1):
+            item = self.item(n)
+            yield "Items", item["ID"], None, self._item_json(n, item)
+            price_id, text = self._price_json(item)
+            yield "logistics/SalesItemPrices", price_id, None, text
+
+    def _account_json(self, a: Account, main: Contact | None) -> str:
+        n = a.n
         r1, r2, r3, r4, r5 = a.draws[:5]
         code = a.Country.strip()
         city, postcode = CITIES[self.country][int(r5 * len(CITIES[self.country]))]
@@ -169,11 +202,10 @@ class Crm:
             opt.append(f'"Website":"https://www.example{n}.test"')
         if r4 < 0.7:
             opt.append(f'"VATNumber":"{self.country}{100000000 + int(r1 * 899999999)}B01"')
-        main = self.main_contact(n)
         if main is not None:
-            opt.append(f'"MainContact":"{self.contact(main).ID}"')
+            opt.append(f'"MainContact":"{main.ID}"')
         tail = "," + ",".join(opt) if opt else ""
-        return a.ID, (
+        return (
             f'{{"ID":"{a.ID}","Code":"{a.Code}","Name":{q(a.Name)},'
             f'"AddressLine1":"Kerkstraat {1 + int(r2 * 250)}","City":{q(city)},'
             f'"Postcode":"{postcode}","Country":"{a.Country}",'
@@ -190,18 +222,14 @@ class Crm:
 
     # --- contacts ---------------------------------------------------------------------------
     def contact(self, c: int) -> Contact:
-        guid, r = self._draw("contact", c)
+        guid, r, more = self._draw("contact", c)
         account = c + 1 if c < self.mains else 1 + int(r[0] * self.mains)
         first, last = FIRST[int(r[1] * len(FIRST))], LAST[int(r[2] * len(LAST))]
-        return Contact(c, guid, account, first, last, full_name(first, None, last), r)
+        return Contact(c, guid, account, first, last, full_name(first, None, last), r,
+                       _guid(more))
 
-    def contact_json(self, c: int) -> tuple[str, str, str]:
-        """Contact ``c``'s key, parent (its account) and stored JSON."""
-        k = self.contact(c)
-        r = k.draws
-        a = self.account(k.account)
-        main = self.main_contact(k.account)
-        main_id = k.ID if main == c else self.contact(main).ID if main is not None else None
+    def _contact_json(self, k: Contact, a: Account, main_id: str | None) -> str:
+        c, r = k.c, k.draws
         created = CREATED_MS + int(r[3] * self.span)
         modified = min(self.anchor, created + int(r[4] * 90 * DAY_MS))
         opt = []
@@ -216,24 +244,23 @@ class Crm:
             opt.append(f'"JobTitleDescription":"{job}"')
         if main_id is not None:
             opt.append(f'"AccountMainContact":"{main_id}"')
-        person = self._draw("person", c)[0]
         tail = "," + ",".join(opt) if opt else ""
-        return k.ID, a.ID, (
+        return (
             f'{{"ID":"{k.ID}","Account":"{a.ID}","AccountName":{q(a.Name)},'
             f'"AccountIsCustomer":{"true" if a.Status == "C" else "false"},'
             f'"AccountIsSupplier":{"true" if a.IsSupplier else "false"},'
             f'"LastName":{q(k.last)},"FullName":{q(k.FullName)},"Country":"{a.Country}",'
-            f'"Gender":"{GENDERS[int(r[6] * 97) % 3]}","HID":{1000 + c},"Person":"{person}",'
+            f'"Gender":"{GENDERS[int(r[6] * 97) % 3]}","HID":{1000 + c},"Person":"{k.person}",'
             f'"IsMailingExcluded":false,"IsAnonymised":0,'
             f'"Language":"{self.country.ljust(10)}","Code":"{auto_code(c + 1)}",'
-            f'"IsMainContact":{"true" if main == c else "false"},'
+            f'"IsMainContact":{"true" if main_id == k.ID else "false"},'
             f'"Created":{created},"Modified":{modified},{_AUDIT_TAIL},'
             f'"Division":{self.division}{tail}}}')
 
     # --- items ------------------------------------------------------------------------------
     def item(self, n: int) -> dict[str, Any]:
         """Item ``n``: the values the invoices, prices and orders read, and its own draws."""
-        guid, r = self._draw("item", n)
+        guid, r, more = self._draw("item", n)
         desc, unit, price = ITEMS[(n - 1) % len(ITEMS)]
         created = CREATED_MS + int(r[0] * self.span)
         return {"ID": guid, "Code": f"ITEM-{n:04d}",
@@ -243,38 +270,55 @@ class Crm:
                 "Created": created,
                 "Modified": min(self.anchor, created + int(r[1] * 90 * DAY_MS)),
                 "IsSalesItem": n % 10 != 0,
-                "GLRevenue": book_id(self.division, "gl", "8100" if unit == "hr" else "8000"),
-                "price": price, "unit": unit, "draws": r}
+                "GLRevenue": self._gl["8100" if unit == "hr" else "8000"],
+                "price": price, "unit": unit, "draws": r, "more": more}
 
-    def item_row(self, n: int) -> dict[str, Any]:
-        """Item ``n``'s stored row (nulls are left out when stored)."""
-        item = self.item(n)
-        r, unit, price = item.pop("draws"), item.pop("unit"), item.pop("price")
+    def _item_json(self, n: int, item: dict[str, Any]) -> str:
+        r, unit, created = item["draws"], item["unit"], item["Created"]
+        opt = []
+        extra = EXTRA[int(r[3] * 4)]
+        if extra is not None:
+            opt.append(f'"ExtraDescription":"{extra}"')
+        colour = COLOURS[int(r[5] * 6)]
+        if colour is not None:
+            opt.append(f'"FreeTextField_01":"{colour}"')
+        if r[7] < 0.7:
+            opt.append(f'"FreeNumberField_01":{round(r[7] * 100, 2)!r}')
+        if r[4] * 7 % 1 < 0.5:
+            opt.append(f'"FreeDateField_01":{created}')
+        bits = item["more"][0] | item["more"][1] << 8  # each flag true one time in four
+        flags = ",".join(f'"FreeBoolField_{k:02d}":{"false" if bits >> 2 * k & 3 else "true"}'
+                         for k in range(1, 6))
+        return (
+            f'{{"ID":"{item["ID"]}","Code":"{item["Code"]}","Description":"{item["Description"]}",'
+            f'"StandardSalesPrice":{item["StandardSalesPrice"]!r},'
+            f'"CostPriceStandard":{round(item["price"] * 0.6, 2)!r},"CostPriceCurrency":"EUR",'
+            f'"Unit":"{item["Unit"]}","UnitDescription":"{item["UnitDescription"]}",'
+            f'"UnitType":"O","IsSalesItem":{"true" if item["IsSalesItem"] else "false"},'
+            f'"IsPurchaseItem":{"true" if r[4] < 0.4 else "false"},'
+            f'"IsStockItem":{"false" if unit == "hr" else "true"},'
+            f'"IsFractionAllowedItem":{"true" if unit in ("hr", "kg") else "false"},'
+            f'"GLRevenue":"{item["GLRevenue"]}","GLCosts":"{self._gl["7000"]}",'
+            f'"GLStock":"{self._gl["3000"]}","SecurityLevel":10,'
+            f'"StartDate":{created // DAY_MS * DAY_MS},'
+            f'"FreeTextField_02":"EAN{10**11 + int(r[6] * 9 * 10**11)}",{flags},'
+            f'"Created":{created},"Modified":{item["Modified"]},{_AUDIT_TAIL},'
+            f'"Division":{self.division}{"," if opt else ""}{",".join(opt)}}}')
+
+    def _price_json(self, item: dict[str, Any]) -> tuple[str, str]:
+        """The item's sales price (``logistics/SalesItemPrices``): its key and JSON."""
+        price_id = _guid(item["more"])
+        unit, units = item["unit"], item["UnitDescription"]
         created = item["Created"]
-        row = {
-            **item,
-            "ExtraDescription": EXTRA[int(r[3] * 4)],
-            "CostPriceStandard": round(price * 0.6, 2), "CostPriceCurrency": "EUR",
-            "UnitType": "O", "IsPurchaseItem": r[4] < 0.4,
-            "IsStockItem": unit != "hr", "IsFractionAllowedItem": unit in ("hr", "kg"),
-            "GLCosts": book_id(self.division, "gl", "7000"),
-            "GLStock": book_id(self.division, "gl", "3000"), "SecurityLevel": 10,
-            "StartDate": created // DAY_MS * DAY_MS,
-            "FreeTextField_01": COLOURS[int(r[5] * 6)],
-            "FreeTextField_02": f"EAN{10**11 + int(r[6] * 9 * 10**11)}",
-            "FreeNumberField_01": round(r[7] * 100, 2) if r[7] < 0.7 else None,
-            "FreeDateField_01": created if r[4] * 7 % 1 < 0.5 else None,
-            "Creator": USER_ID, "CreatorFullName": FULL_NAME, "Modifier": USER_ID,
-            "ModifierFullName": FULL_NAME, "Division": self.division,
-        }
-        bits = int(r[5] * 2**32) ^ int(r[6] * 2**32)
-        for k in range(1, 6):
-            row[f"FreeBoolField_{k:02d}"] = (bits >> (4 * k)) & 15 < 5  # about 0.3
-        return row
-
-    def items(self) -> Iterator[dict[str, Any]]:
-        for n in range(1, self.n_items + 1):
-            yield self.item(n)
+        return price_id, (
+            f'{{"ID":"{price_id}","Item":"{item["ID"]}","ItemCode":"{item["Code"]}",'
+            f'"ItemDescription":"{item["Description"]}",'
+            f'"Price":{item["StandardSalesPrice"]!r},"Currency":"EUR",'
+            f'"DefaultItemUnit":"{unit}","Unit":"{unit}",'
+            f'"DefaultItemUnitDescription":"{units}","UnitDescription":"{units}",'
+            f'"NumberOfItemsPerUnit":1.0,"Quantity":0.0,'
+            f'"StartDate":{created // DAY_MS * DAY_MS},"Created":{created},'
+            f'"Modified":{item["Modified"]},{_AUDIT_TAIL},"Division":{self.division}}}')
 
     # --- references, drawn from the division's generator ------------------------------------
     def any_account(self, rng: random.Random) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .books import (
@@ -93,22 +93,6 @@ class FinanceSeeder:
         self.add("financialtransaction/Transactions", entry)
         for row in rows:
             self.add("TransactionLines", row)
-
-    # --- prices --------------------------------------------------------------------------------
-    def prices(self, items: Iterable[Mapping[str, Any]]) -> None:
-        for item in items:
-            if item.get("StandardSalesPrice") is None:
-                continue
-            created = int(item["Created"])
-            unit = (item.get("Unit") or "").strip() or None
-            self.add("logistics/SalesItemPrices", {
-                **self.audit(created, int(item["Modified"])), "ID": self.guid(),
-                "Item": item["ID"], "ItemCode": item["Code"],
-                "ItemDescription": item["Description"], "Price": item["StandardSalesPrice"],
-                "Currency": "EUR", "DefaultItemUnit": unit, "Unit": unit,
-                "DefaultItemUnitDescription": item.get("UnitDescription"),
-                "UnitDescription": item.get("UnitDescription"), "NumberOfItemsPerUnit": 1.0,
-                "Quantity": 0.0, "StartDate": midnight(created)})
 
     # --- sales orders and quotations -----------------------------------------------------------
     def _trade_lines(self, items: Pick, count: int
@@ -364,10 +348,9 @@ class FinanceSeeder:
 
 def seed_trade(finance: FinanceSeeder, counts: Mapping[str, int], crm: Crm,
                add_sync_order: Callable[[dict[str, Any]], None]) -> None:
-    """Prices, sales orders, quotations and purchasing of a division (its accounts and
-    items made again from their numbers as they are drawn)."""
+    """Sales orders, quotations and purchasing of a division (its accounts and items made
+    again from their numbers as they are drawn; the items' prices are made with them)."""
     sizes = seed_sizes(counts)
-    finance.prices(crm.items())
     if not crm.n_accounts or not crm.n_items:
         return
     rng = finance.rng
