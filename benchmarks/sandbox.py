@@ -141,11 +141,12 @@ def measure_size(rows: int, work: Path, divisions: int) -> SizeResult:
               f"({seed_cpu:.1f} CPU s, load {load:.1f}); serving ...", flush=True)
         sandbox.set_limits(minutely=10**9, daily=10**9, token_daily=10**6)
         session = requests.Session()
-        session.headers.update({"Authorization": f"Bearer {sandbox.access_token()}",
-                                "Accept": "application/json"})
+        session.headers.update({"Accept": "application/json"})
         served: dict[str, Served] = {}
         for select in ("", "$select"):
             for endpoint, entity in ENDPOINTS.items():
+                # a fresh token per endpoint: one lives 10 minutes, a 1M-row run is longer
+                session.headers["Authorization"] = f"Bearer {sandbox.access_token()}"
                 expected = sandbox.row_count(entity, DIVISION)
                 url = f"{sandbox.api_url}/{DIVISION}/{endpoint}?$filter=Timestamp gt 0L"
                 if select:
