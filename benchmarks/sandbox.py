@@ -6,7 +6,8 @@
 The sandbox is the substrate of every benchmark of the connector, so it must be faster than
 the tap. For each size, as in ``benchmarks/run.py``, the sandbox runs in its own process on an
 on-disk store with that many rows in each seeded division (50 % accounts, 30 % contacts, 20 %
-items, plus the small default set of everything else), and:
+items, each item with its sales price, plus the small default set of everything else; one
+division, 100001, unless ``--divisions`` says more), and:
 
 - seeding: wall time from starting the process to its first healthy answer (start-up,
   seeding every division, and the store's indexes), and the CPU time of the sandbox process by
@@ -89,6 +90,7 @@ class SizeResult:
 @dataclass
 class Report:
     machine: dict[str, Any]
+    divisions: int                     # divisions seeded, each with the size's rows
     sizes: list[SizeResult] = field(default_factory=list)
 
 
@@ -124,12 +126,12 @@ def page_through(session: requests.Session, url: str) -> tuple[int, int, float]:
     return rows, pages, seconds
 
 
-def measure_size(rows: int, work: Path) -> SizeResult:
+def measure_size(rows: int, work: Path, divisions: int) -> SizeResult:
     data = work / f"sandbox-{rows}"
     load = os.getloadavg()[0]
     started = time.perf_counter()
     sandbox = Sandbox(seed=42, size=split(rows), process=True, data_dir=data,
-                      startup_timeout=3600).start()
+                      startup_timeout=3600, divisions=divisions).start()
     seed_seconds = time.perf_counter() - started
     try:
         assert sandbox._proc is not None
@@ -139,11 +141,12 @@ def measure_size(rows: int, work: Path) -> SizeResult:
               f"({seed_cpu:.1f} CPU s, load {load:.1f}); serving ...", flush=True)
         sandbox.set_limits(minutely=10**9, daily=10**9, token_daily=10**6)
         session = requests.Session()
-        session.headers.update({"Authorization": f"Bearer {sandbox.access_token()}",
-                                "Accept": "application/json"})
+        session.headers.update({"Accept": "application/json"})
         served: dict[str, Served] = {}
         for select in ("", "$select"):
             for endpoint, entity in ENDPOINTS.items():
+                # a fresh token per endpoint: one lives 10 minutes, a 1M-row run is longer
+                session.headers["Authorization"] = f"Bearer {sandbox.access_token()}"
                 expected = sandbox.row_count(entity, DIVISION)
                 url = f"{sandbox.api_url}/{DIVISION}/{endpoint}?$filter=Timestamp gt 0L"
                 if select:
@@ -178,7 +181,7 @@ def measure_size(rows: int, work: Path) -> SizeResult:
 def table(report: Report) -> str:
     m = report.machine
     out = [f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, "
-           f"Python {m['python']}", ""]
+           f"Python {m['python']}; {report.divisions} division(s) of each size seeded", ""]
     out.append("rows/s: wall time over the three sync endpoints / per CPU second of the sandbox")
     out.append(f"{'rows':>10} | {'seed s':>7} | {'seed CPU':>8} | {'every property':>17} | "
                f"{'connector $select':>17} | {'peak RSS':>9} | {'RSS after':>9}")
@@ -203,14 +206,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000,1000000",
                         help="comma-separated row counts per division (default: %(default)s)")
+    parser.add_argument("--divisions", type=int, default=1,
+                        help="divisions seeded with that many rows each (default: %(default)s)")
     parser.add_argument("--output", default=str(ROOT / "benchmarks" / "sandbox-results.json"))
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
-    report = Report(machine=machine())
+    report = Report(machine=machine(), divisions=args.divisions)
     work = Path(tempfile.mkdtemp(prefix="exact-sandbox-bench-"))
     try:
         for rows in sizes:
-            result = measure_size(rows, work)
+            result = measure_size(rows, work, args.divisions)
             report.sizes.append(result)
             # each size's figures as soon as they exist (a 1M run is long)
             print(f"  {rows:>9,} rows: {result.rows_per_s:,} rows/s every property "

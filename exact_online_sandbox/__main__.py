@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sandbox seconds per real second")
     serve.add_argument("--size", type=_size, default="small",
                        help='"small" or a JSON object such as {"accounts": 100000}')
+    serve.add_argument("--divisions", type=int, default=2,
+                       help="reachable divisions to seed: 100001, 100002, 100004, ...")
     serve.add_argument("--port-file", default=None, help=argparse.SUPPRESS)
     serve.add_argument("--log-level", default="INFO")
     return parser
@@ -54,7 +56,8 @@ def serve(args: argparse.Namespace) -> int:
     if args.data_dir:
         os.makedirs(args.data_dir, exist_ok=True)
         db_path = os.path.join(args.data_dir, DB_FILE)
-    app = SandboxApp(db_path=db_path, seed=args.seed, size=args.size, scale=args.scale)
+    app = SandboxApp(db_path=db_path, seed=args.seed, size=args.size, scale=args.scale,
+                     divisions=args.divisions)
     server = build_server(app, args.host, args.port)
     base_url = f"http://{args.host}:{server.server_port}"
     app.webhooks.base_url = base_url

@@ -122,12 +122,13 @@ class SandboxApp:
 
     def __init__(self, *, db_path: str | None = None, seed: int | None = 42,
                  size: str | dict[str, int] = "small", scale: float = 1.0,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, divisions: int = 2) -> None:
         self.store = Store(db_path)
         self.clock = clock or Clock(scale)
         self.calls = CallLog(self.store, self.clock)
         self.calls.restore_clock()
-        self.backend = Backend(self.store, self.clock, seed=seed, size=size)
+        self.backend = Backend(self.store, self.clock, seed=seed, size=size,
+                               divisions=divisions)
         self.limiter = RateLimiter(self.store, self.clock)
         self.oauth = OAuth(self.store, self.clock, self.limiter)
         self.faults = Faults(self.store)

@@ -91,7 +91,7 @@ class Backend:
 
     def __init__(
         self, store: Store, clock: Clock, *, seed: int | None = 42,
-        size: str | dict[str, int] = "small",
+        size: str | dict[str, int] = "small", divisions: int = len(seeding.REACHABLE),
     ) -> None:
         self.store = store
         self.clock = clock
@@ -100,7 +100,7 @@ class Backend:
         self._divisions: dict[int, dict[str, Any]] = {}
         self._reachable: tuple[int, ...] | None = None
         if not self.store.scalar("SELECT count(*) FROM rows WHERE entity = 'Divisions'", ()):
-            self.reset(seed=seed, size=size)
+            self.reset(seed=seed, size=size, divisions=divisions)
 
     def reset(self, *, seed: int | None = 42, size: str | dict[str, int] = "small",
               divisions: int = len(seeding.REACHABLE)) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import random
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,10 +14,8 @@ from .rules import (
     COUNTRY_NAMES,
     DAY_MS,
     apply_payment,
-    auto_code,
     blank,
     describe_invoice,
-    full_name,
     invoice_number,
     invoice_totals,
     pad_code,
@@ -27,11 +24,12 @@ from .rules import (
     receivables_list_row,
     sync_row,
 )
-from .seed_finance import FINANCE_SIZES, SEEDED, FinanceSeeder, gl_for_item, seed_trade
+from .seed_crm import CITIES, CREATED_MS, FULL_NAME, NOUNS, Crm
+from .seed_crm import USER_ID as USER_ID
+from .seed_finance import FINANCE_SIZES, SEEDED, FinanceSeeder, seed_trade
 from .seed_generic import created_audit, generic_rows
 from .store import Snapshot, Store, dumps
 
-USER_ID = "5d4a3b2c-0000-4000-8000-000000000001"
 USER_EMAIL = "sandbox.user@example.com"
 REACHABLE: tuple[int, ...] = (100001, 100002)
 UNREACHABLE: tuple[int, ...] = (100003,)
@@ -80,34 +78,6 @@ def stored_division_codes(store: Store) -> tuple[int, ...]:
     return division_codes(int(count) if count else len(REACHABLE))
 
 
-CREATED_MS = 1_672_531_200_000  # 2023-01-01: the sandbox company's creation
-FULL_NAME = "Sandbox User"
-
-SPECIAL_NAMES: tuple[str | None, ...] = (
-    "Müller Maschinenbau GmbH", "Ørsted Energi A/S", "東京商事株式会社",
-    "O'Brien & \"Sons\" Ltd", "Café Zoë", "Société Générale d'Électricité",
-    "  Leading Spaces BV", "Bäckerei Groß & Söhne", "Šťastný Obchod s.r.o.", "Kowalski Sp. z o.o.",
-)
-ADJECTIVES = ("Blue", "Dutch", "Green", "Royal", "North Sea", "Golden", "Swift", "Polder",
-              "Delta", "Prime", "Urban", "Tulip")
-NOUNS = ("Logistics", "Bakery", "Consulting", "Bikes", "Software", "Dairy", "Textiles",
-         "Solar", "Marine", "Foods", "Design", "Builders")
-SUFFIXES = {"NL": ("B.V.", "V.O.F.", "N.V.", "Holding B.V."), "BE": ("BV", "NV", "CommV", "SRL")}
-CITIES = {"NL": (("Amsterdam", "1012 AB"), ("Rotterdam", "3011 AA"), ("Utrecht", "3511 AX"),
-                 ("Delft", "2611 HL"), ("Groningen", "9711 LM")),
-          "BE": (("Antwerpen", "2000"), ("Gent", "9000"), ("Brussel", "1000"),
-                 ("Leuven", "3000"), ("Liège", "4000"))}
-FIRST = ("Jan", "Anna", "Pieter", "Sophie", "Lars", "Zoë", "José", "Émile", "Fatima", "Sven",
-         "Noor", "Daan", None)
-LAST = ("de Vries", "Jansen", "O'Neil", "Peeters", "Müller", "Bakker", "Dubois", "Janssens",
-        "Visser", "Smit", "van den Berg", "Ørsted")
-ITEMS = (("Consultancy hour", "hr", 95.0), ("Bicycle bell", "pc", 7.5), ("Cheese wheel", "kg",
-         18.25), ("Solar panel", "pc", 249.0), ("Support plan", "pc", 120.0),
-         ("Tulip bulbs (box)", "box", 12.95), ("Design sprint", "hr", 110.0),
-         ("Stroopwafels", "box", 4.99))
-COLOURS = ("red", "blue", "green", "orange", None, "")
-
-
 _V4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
 _V4_SET = (0x8000 << 48) | (4 << 76)
 
@@ -119,139 +89,42 @@ def _guid(rng: random.Random) -> str:
 
 
 class _Rows:
-    """Rows of one division, staged in SQLite as they are made (JSON text, never held all at
-    once) and moved into ``rows`` at the end in key order with Timestamps in that order, as
-    the in-memory sort did before: SQLite sorts them on disk."""
+    """Rows of one division, written to ``rows`` as they are made (JSON text, a batch at a
+    time, never all at once), their Timestamps in the order they were made: the order in
+    which Exact's row versions count the writes that made an administration."""
 
     BATCH = 20_000
 
     def __init__(self, store: Store, division: int) -> None:
         self.store, self.division = store, division
-        self.batch: list[tuple[int, str, str, Any, str | None, str]] = []
-        self.staged = 0
-        store.stage_open()
+        self.batch: list[tuple[str, int, Any, int, str | None, str]] = []
+        self.first = store.current_timestamp(division) + 1 if division else 1
+        self.made = 0
 
     def add(self, entity: EntityDef, row: dict[str, Any]) -> None:
         key = row_key(entity, row)
         parent = row.get(entity.parent_field) if entity.parent_field else None
-        self._append(entity.store_name, str(key), key, parent, dumps(row))
+        self.add_text(entity.store_name, key, parent, dumps(row))
 
-    def add_json(self, entity: EntityDef, key: str, text: str) -> int:
-        """Stage a row already serialised; returns its place, for :meth:`replace_json`."""
-        return self._append(entity.store_name, key, key, None, text)
-
-    def replace_json(self, changes: list[tuple[str, int]]) -> None:
-        """New JSON text for rows staged by :meth:`add_json` (text, place)."""
-        self._stage()
-        self.store.stage_replace(changes)
-
-    def _append(self, name: str, sort: str, key: Any, parent: str | None, text: str) -> int:
-        self.staged += 1
-        self.batch.append((self.staged, name, sort, key, parent, text))
+    def add_text(self, name: str, key: Any, parent: str | None, text: str) -> None:
+        """Add a row of the entity stored as ``name``, already serialised."""
+        self.batch.append((name, self.division, key, self.first + self.made, parent, text))
+        self.made += 1
         if len(self.batch) >= self.BATCH:
-            self._stage()
-        return self.staged
+            self._write()
 
-    def _stage(self) -> None:
+    def _write(self) -> None:
         if self.batch:
-            self.store.stage(self.batch)
+            self.store.put_many(self.batch)
             self.batch = []
 
     def flush(self) -> None:
-        self._stage()
-        if self.staged:
-            first = self.store.next_timestamps(self.division, self.staged) \
-                if self.division else 1
-            self.store.stage_commit(self.division, first)
-        self.staged = 0
-
-
-class _Account(Mapping[str, Any]):
-    """What the rest of the seed reads of an account (its row is staged as JSON already)."""
-
-    __slots__ = ("Code", "Country", "ID", "IsSupplier", "MainContact", "Name", "Status",
-                 "main_name", "place")
-    READ = ("ID", "Name", "Status", "IsSupplier", "Country", "Code", "MainContact")
-
-    def __init__(self, row: dict[str, Any], place: int) -> None:
-        self.ID, self.Name, self.Status = row["ID"], row["Name"], row["Status"]
-        self.IsSupplier, self.Country, self.Code = row["IsSupplier"], row["Country"], row["Code"]
-        self.MainContact: str | None = None
-        self.main_name: str | None = None
-        self.place = place
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self.READ:
-            raise KeyError(name)
-        return getattr(self, name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.READ)
-
-    def __len__(self) -> int:
-        return len(self.READ)
-
-
-class _Item(Mapping[str, Any]):
-    """What the invoices, prices and orders of the seed read of an item (its row is staged)."""
-
-    __slots__ = ("Code", "Created", "Description", "GLRevenue", "ID", "IsSalesItem",
-                 "Modified", "StandardSalesPrice", "Unit", "UnitDescription")
-    READ = ("ID", "Code", "Description", "Unit", "UnitDescription", "StandardSalesPrice",
-            "Created", "Modified", "IsSalesItem", "GLRevenue")
-
-    def __init__(self, row: Mapping[str, Any]) -> None:
-        for name in self.READ:
-            setattr(self, name, row[name])
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self.READ:
-            raise KeyError(name)
-        return getattr(self, name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.READ)
-
-    def __len__(self) -> int:
-        return len(self.READ)
-
-
-_ESCAPED: dict[str, str] = {}
-
-
-def _q(value: str | None) -> str:
-    """A JSON string literal (memoised: seed strings come from small pools)."""
-    if value is None:
-        return "null"
-    text = _ESCAPED.get(value)
-    if text is None:
-        text = json.dumps(value, ensure_ascii=False)
-        if len(_ESCAPED) < 10_000:
-            _ESCAPED[value] = text
-    return text
-
-
-def _account_json(a: dict[str, Any]) -> str:
-    """One account row as compact JSON, built directly (json.dumps is the seed's bottleneck)."""
-    # these optional values are generated ASCII without quotes or backslashes
-    opt = "".join(
-        f',"{k}":"{a[k]}"' for k in ("Email", "Phone", "Website", "VATNumber", "MainContact")
-        if a.get(k) is not None)
-    return (
-        f'{{"ID":"{a["ID"]}","Code":"{a["Code"]}","Name":{_q(a["Name"])},'
-        f'"AddressLine1":"{a["AddressLine1"]}","City":{_q(a["City"])},'
-        f'"Postcode":"{a["Postcode"]}","Country":"{a["Country"]}",'
-        f'"CountryName":{_q(a["CountryName"])},"ChamberOfCommerce":"{a["ChamberOfCommerce"]}",'
-        f'"Status":"{a["Status"]}","IsSales":true,'
-        f'"IsPurchase":{"true" if a["IsPurchase"] else "false"},'
-        f'"IsSupplier":{"true" if a["IsSupplier"] else "false"},'
-        f'"Blocked":{"true" if a["Blocked"] else "false"},"Type":"A","SalesCurrency":"EUR",'
-        f'"Language":"{a["Language"]}","StartDate":{a["StartDate"]},"SecurityLevel":10,'
-        f'"CustomerSince":{a["CustomerSince"]},"Created":{a["Created"]},'
-        f'"Modified":{a["Modified"]},"Creator":"{USER_ID}","CreatorFullName":"{FULL_NAME}",'
-        f'"Modifier":"{USER_ID}","ModifierFullName":"{FULL_NAME}",'
-        f'"Division":{a["Division"]}{opt}}}'
-    )
+        self._write()
+        if self.made and self.division:
+            # the division's Timestamp counter moves past the rows' (nothing else wrote)
+            first = self.store.next_timestamps(self.division, self.made)
+            assert first == self.first, (first, self.first)
+        self.made = 0
 
 
 def seed_all(store: Store, *, seed: int | None = 42, size: str | dict[str, int] = "small",
@@ -277,7 +150,7 @@ def seed_all(store: Store, *, seed: int | None = 42, size: str | dict[str, int] 
         if seed is not None:
             for division in codes:
                 rng = random.Random(f"{seed}:{division}")
-                _seed_division(store, rng, division, counts, anchor)
+                _seed_division(store, rng, seed, division, counts, anchor)
     if sum(v for k, v in counts.items() if k != "generic") * len(codes) <= SNAPSHOT_LIMIT:
         _SNAPSHOTS[cache_key] = store.snapshot()
         while len(_SNAPSHOTS) > 8:
@@ -348,8 +221,8 @@ def _seed_global(store: Store, codes: tuple[int, ...]) -> None:
     rows.flush()
 
 
-def _seed_division(store: Store, rng: random.Random, division: int, counts: dict[str, int],
-                   anchor: int) -> None:
+def _seed_division(store: Store, rng: random.Random, seed: int, division: int,
+                   counts: dict[str, int], anchor: int) -> None:
     country = str(division_info(division)["Country"])
     rows = _Rows(store, division)
     span = max(anchor - CREATED_MS, DAY_MS)
@@ -359,108 +232,16 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
         created = CREATED_MS + int(rnd() * span)
         return created, min(anchor, created + int(rnd() * 90 * DAY_MS))
 
-    # accounts
-    acc_def = ENTITIES["Accounts"]
-    accounts: list[_Account] = []
-    suffixes, cities = SUFFIXES[country], CITIES[country]
-    n_acc = counts.get("accounts", 0)
-    prefix = 31 if country == "NL" else 32
-    others = ("NL", "BE", "DE", "FR", "DK")
-    statuses = ("C", "C", "C", "P", "S", "A")
-    n_cities, n_adj, n_noun, n_suf = len(cities), len(ADJECTIVES), len(NOUNS), len(suffixes)
-    for n in range(1, n_acc + 1):
-        # cheap draws (one random() each): this loop seeds 100k accounts in seconds
-        r1, r2, r3, r4, r5 = rnd(), rnd(), rnd(), rnd(), rnd()
-        name = SPECIAL_NAMES[n - 1] if n <= len(SPECIAL_NAMES) else (
-            f"{ADJECTIVES[int(r1 * n_adj)]} {NOUNS[int(r2 * n_noun)]} "
-            f"{suffixes[int(r3 * n_suf)]}")
-        acc_country = country if r4 < 0.85 else others[int(r4 * 97) % 5]
-        city, postcode = cities[int(r5 * n_cities)]
-        created = CREATED_MS + int(r1 * span)
-        row: dict[str, Any] = {
-            "ID": _guid(rng), "Code": pad_code(n), "Name": name,
-            "AddressLine1": f"Kerkstraat {1 + int(r2 * 250)}", "City": city,
-            "Postcode": postcode, "Country": acc_country.ljust(3),
-            "CountryName": COUNTRY_NAMES.get(acc_country),
-            "Email": f"info{n}@example{n % 97}.test" if r3 < 0.8 else ("" if r3 < 0.9 else None),
-            "Phone": f"+{prefix} {10 + int(r4 * 89)} {1000000 + int(r5 * 8999999)}"
-            if r5 < 0.9 else None,
-            "Website": f"https://www.example{n}.test" if r2 < 0.5 else None,
-            "VATNumber": f"{country}{100000000 + int(r1 * 899999999)}B01" if r4 < 0.7 else None,
-            "ChamberOfCommerce": str(10000000 + int(r5 * 89999999)) if r3 < 0.6 else "",
-            "Status": statuses[int(r2 * 6)], "IsSales": True, "IsPurchase": r3 < 0.3,
-            "IsSupplier": r4 < 0.15, "Blocked": r5 < 0.02, "Type": "A", "SalesCurrency": "EUR",
-            "Language": country, "StartDate": created // DAY_MS * DAY_MS, "SecurityLevel": 10,
-            "CustomerSince": created // DAY_MS * DAY_MS,
-            "Created": created, "Modified": min(anchor, created + int(r2 * 90 * DAY_MS)),
-            "Creator": USER_ID, "CreatorFullName": FULL_NAME, "Modifier": USER_ID,
-            "ModifierFullName": FULL_NAME, "Division": division,
-        }
-        accounts.append(_Account(row, rows.add_json(acc_def, row["ID"], _account_json(row))))
-    # contacts (first contact of an account becomes its main contact)
-    con_def = ENTITIES["Contacts"]
-    n_contacts = counts.get("contacts", 0) if accounts else 0
-    for n in range(n_contacts):
-        account = accounts[n] if n < len(accounts) // 2 else choice(accounts)
-        first, last = choice(FIRST), choice(LAST)
-        created, modified = when()
-        row = {
-            "ID": _guid(rng), "Account": account["ID"], "AccountName": account["Name"],
-            "AccountIsCustomer": account["Status"] == "C",
-            "AccountIsSupplier": account["IsSupplier"], "FirstName": first, "LastName": last,
-            "FullName": full_name(first, None, last), "Country": account["Country"],
-            "Email": f"contact{n}@example.test" if rnd() < 0.8 else None,
-            "Phone": f"06{randint(10000000, 99999999)}" if rnd() < 0.6 else None,
-            "Gender": choice(("M", "V", "O")), "HID": 1000 + n, "Person": _guid(rng),
-            "IsMailingExcluded": False, "IsAnonymised": 0, "Language": country.ljust(10),
-            "JobTitleDescription": choice(("Owner", "CFO", "Buyer", None)),
-            "Code": auto_code(n + 1),
-        }
-        if account.MainContact is None:
-            account.MainContact = row["ID"]
-            account.main_name = row["FullName"]
-            row["IsMainContact"] = True
-        else:
-            row["IsMainContact"] = False
-        row["AccountMainContact"] = account.MainContact
-        rows.add(con_def, _audit(row, division, created, modified))
-    # an account's JSON ends with its MainContact (the last of its optional values)
-    rows.replace_json([(f',"MainContact":"{a.MainContact}"}}', a.place) for a in accounts
-                       if a.MainContact is not None])
-    # items
-    item_def = ENTITIES["Items"]
-    items: list[_Item] = []
-    for n in range(1, counts.get("items", 0) + 1):
-        desc, unit, price = ITEMS[(n - 1) % len(ITEMS)]
-        created, modified = when()
-        row = blank(item_def)
-        values: dict[str, Any] = {
-            "ID": _guid(rng), "Code": f"ITEM-{n:04d}",
-            "Description": desc if n <= len(ITEMS) else f"{desc} #{n}",
-            "ExtraDescription": choice(("Delivered within 3 days", None, "", "Prijs per stuk")),
-            "StandardSalesPrice": round(price * (0.8 + rnd() * 0.4), 2),
-            "CostPriceStandard": round(price * 0.6, 2), "CostPriceCurrency": "EUR",
-            "Unit": unit.ljust(8), "UnitDescription": {"hr": "Hour", "pc": "Piece", "kg":
-                                                       "Kilogram", "box": "Box"}[unit],
-            "UnitType": "O", "IsSalesItem": n % 10 != 0, "IsPurchaseItem": rnd() < 0.4,
-            "IsStockItem": unit != "hr", "IsFractionAllowedItem": unit in ("hr", "kg"),
-            **gl_for_item(division, unit), "SecurityLevel": 10,
-            "StartDate": created // DAY_MS * DAY_MS,
-            "FreeTextField_01": choice(COLOURS),
-            "FreeTextField_02": f"EAN{randint(10**11, 10**12)}",
-            "FreeNumberField_01": round(rnd() * 100, 2) if rnd() < 0.7 else None,
-            "FreeDateField_01": created if rnd() < 0.5 else None,
-        }
-        row.update(values)
-        for k in range(1, 6):
-            row[f"FreeBoolField_{k:02d}"] = rnd() < 0.3
-        rows.add(item_def, _audit(row, division, created, modified))
-        items.append(_Item(row))
+    # accounts, contacts, items and their prices: each made from its number (references
+    # make it again)
+    crm = Crm(seed, division, country, anchor, counts)
+    for name, key, parent, text in crm.rows():
+        rows.add_text(name, key, parent, text)
     # projects
     proj_def = ENTITIES["Projects"]
     for n in range(1, counts.get("projects", 0) + 1):
         created, modified = when()
-        owner: Mapping[str, Any] = choice(accounts) if accounts else {}
+        owner: Mapping[str, Any] = crm.any_account(rng) if crm.n_accounts else {}
         row = blank(proj_def)
         row.update(ID=_guid(rng), Code=f"P{n:04d}", Description=f"Project {choice(NOUNS)} {n}",
                    Account=owner.get("ID"), AccountCode=owner.get("Code"),
@@ -473,19 +254,17 @@ def _seed_division(store: Store, rng: random.Random, division: int, counts: dict
                             anchor, lambda c, m: _audit({}, division, c, m),
                             (USER_ID, FULL_NAME))
     finance.books(CREATED_MS)
-    _seed_invoices(rows, rng, division, counts.get("invoices", 0), accounts, items, anchor,
-                   finance)
-    seed_trade(finance, counts, accounts, items,
-               lambda row: rows.add(ENTITIES["SyncPurchaseOrders"], row))
+    _seed_invoices(rows, rng, division, counts.get("invoices", 0), crm, anchor, finance)
+    seed_trade(finance, counts, crm, lambda row: rows.add(ENTITIES["SyncPurchaseOrders"], row))
     _seed_generic(rows, rng, division, counts.get("generic", 0), anchor)
     deleted = ENTITIES["Deleted"]
     for _ in range(counts.get("deleted", 0)):
         rows.add(deleted, {"ID": _guid(rng), "DeletedBy": USER_ID, "DeletedDate": anchor - DAY_MS,
                            "Division": division, "EntityKey": _guid(rng), "EntityType": 2})
     rows.flush()
-    store.set_counter(division, "account-code", n_acc)
-    store.set_counter(division, "contact-hid", 1000 + n_contacts)
-    store.set_counter(division, "contact-code", n_contacts)
+    store.set_counter(division, "account-code", crm.n_accounts)
+    store.set_counter(division, "contact-hid", 1000 + crm.n_contacts)
+    store.set_counter(division, "contact-code", crm.n_contacts)
 
 
 SPECIAL = frozenset(spec.name for spec in SPECS) | SEEDED
@@ -505,11 +284,8 @@ def _seed_generic(rows: _Rows, rng: random.Random, division: int, count: int,
 
 
 def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
-                   accounts: list[_Account], items: list[_Item],
-                   anchor: int, finance: FinanceSeeder) -> None:
-    sales_items = [i for i in items if i["IsSalesItem"]] or items
-    customers = [a for a in accounts if a["Status"] == "C"] or accounts
-    if not count or not sales_items or not customers:
+                   crm: Crm, anchor: int, finance: FinanceSeeder) -> None:
+    if not count or not crm.n_items or not crm.n_accounts:
         return
     inv_def, line_def = ENTITIES["SalesInvoices"], ENTITIES["SalesInvoiceLines"]
     sync_def, rec_def, rl_def = (ENTITIES["SyncSalesInvoices"], ENTITIES["Receivables"],
@@ -518,7 +294,7 @@ def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
     hid = 0
     add: Callable[..., None] = rows.add
     for n in range(1, count + 1):
-        account = rng.choice(customers)
+        account = crm.customer(rng)
         invoice_date = (anchor - rng.randint(0, 400) * DAY_MS) // DAY_MS * DAY_MS
         created = invoice_date + rng.randint(0, 8 * 3600) * 1000
         status = rng.choice((10, 20, 20, 50, 50, 50, 50))
@@ -528,7 +304,7 @@ def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
             DeliverTo=account["ID"], OrderedByName=account["Name"],
             InvoiceToName=account["Name"], DeliverToName=account["Name"],
             InvoiceToContactPerson=account.get("MainContact"),
-            InvoiceToContactPersonFullName=account.main_name, Status=status,
+            InvoiceToContactPersonFullName=account["main_name"], Status=status,
             Type=8021 if rng.random() < 0.12 else 8020, Journal="70", Currency="EUR",
             InvoiceDate=invoice_date, OrderDate=invoice_date,
             DueDate=invoice_date + rng.choice((14, 30, 30, 60)) * DAY_MS,
@@ -541,7 +317,7 @@ def _seed_invoices(rows: _Rows, rng: random.Random, division: int, count: int,
         )
         lines = []
         for k in range(1, rng.randint(1, 5) + 1):
-            item = rng.choice(sales_items)
+            item = crm.sales_item(rng)
             line = blank(line_def)
             gl = gl_fields(division, gl_code_of(division, item["GLRevenue"]))
             line.update(ID=_guid(rng), InvoiceID=header["InvoiceID"], LineNumber=k,

@@ -18,7 +18,6 @@ from .books import (
     COST_ACCOUNTS,
     DAY_MS,
     JOURNAL_BY_CODE,
-    book_id,
     gl_fields,
     midnight,
     period_of,
@@ -26,6 +25,7 @@ from .books import (
 )
 from .joined import order_rows
 from .ledger import bank_entry, money, purchase_entry, sales_entry, setup_rows
+from .seed_crm import Crm
 
 FINANCE_SIZES: dict[str, int] = {"sales_orders": 15, "quotations": 10, "purchase_entries": 10,
                                  "purchase_invoices": 5, "purchase_orders": 8}
@@ -44,6 +44,8 @@ SEEDED: frozenset[str] = frozenset({
 """Entities seeded here (the generic seeding leaves them alone)."""
 
 Add = Callable[[str, dict[str, Any]], None]
+Pick = Callable[[], Mapping[str, Any]]
+"""A random account or item (drawn from the division's generator)."""
 SO_STATUS = {12: "Open", 20: "Partial", 21: "Complete"}
 QUOTE_STATUS = {25: "Open", 50: "Accepted", 5: "Rejected"}
 PO_STATUS = {10: "Open", 20: "Partial", 30: "Complete"}
@@ -92,28 +94,12 @@ class FinanceSeeder:
         for row in rows:
             self.add("TransactionLines", row)
 
-    # --- prices --------------------------------------------------------------------------------
-    def prices(self, items: Sequence[Mapping[str, Any]]) -> None:
-        for item in items:
-            if item.get("StandardSalesPrice") is None:
-                continue
-            created = int(item["Created"])
-            unit = (item.get("Unit") or "").strip() or None
-            self.add("logistics/SalesItemPrices", {
-                **self.audit(created, int(item["Modified"])), "ID": self.guid(),
-                "Item": item["ID"], "ItemCode": item["Code"],
-                "ItemDescription": item["Description"], "Price": item["StandardSalesPrice"],
-                "Currency": "EUR", "DefaultItemUnit": unit, "Unit": unit,
-                "DefaultItemUnitDescription": item.get("UnitDescription"),
-                "UnitDescription": item.get("UnitDescription"), "NumberOfItemsPerUnit": 1.0,
-                "Quantity": 0.0, "StartDate": midnight(created)})
-
     # --- sales orders and quotations -----------------------------------------------------------
-    def _trade_lines(self, items: Sequence[Mapping[str, Any]], count: int
+    def _trade_lines(self, items: Pick, count: int
                      ) -> list[dict[str, Any]]:
         out = []
         for n in range(1, count + 1):
-            item = self.rng.choice(items)
+            item = items()
             quantity = float(self.rng.randint(1, 10))
             price = float(item.get("StandardSalesPrice") or 10.0)
             vat = vat_for(self.rng.choice((0.21, 0.21, 0.09)))
@@ -129,11 +115,11 @@ class FinanceSeeder:
                         "UnitDescription": item.get("UnitDescription")})
         return out
 
-    def sales_orders(self, count: int, customers: Sequence[Mapping[str, Any]],
-                     items: Sequence[Mapping[str, Any]]) -> None:
+    def sales_orders(self, count: int, customers: Pick,
+                     items: Pick) -> None:
         user, name = self.user
         for n in range(1, count + 1):
-            account = self.rng.choice(customers)
+            account = customers()
             ordered = self.when(200)
             status = self.rng.choice((12, 12, 20, 21))
             lines = self._trade_lines(items, self.rng.randint(1, 3))
@@ -170,11 +156,11 @@ class FinanceSeeder:
                     "Status": status, "StatusDescription": SO_STATUS[status],
                     "CostPriceFC": money(float(line["UnitPrice"]) * 0.6)})
 
-    def quotations(self, count: int, customers: Sequence[Mapping[str, Any]],
-                   items: Sequence[Mapping[str, Any]]) -> None:
+    def quotations(self, count: int, customers: Pick,
+                   items: Pick) -> None:
         user, name = self.user
         for n in range(1, count + 1):
-            account = self.rng.choice(customers)
+            account = customers()
             dated = self.when(300)
             status = self.rng.choice((25, 25, 50, 5))
             lines = self._trade_lines(items, self.rng.randint(1, 3))
@@ -210,10 +196,10 @@ class FinanceSeeder:
                     "UnitDescription": line["UnitDescription"]})
 
     # --- purchasing ----------------------------------------------------------------------------
-    def purchase_entries(self, count: int, suppliers: Sequence[Mapping[str, Any]]) -> None:
+    def purchase_entries(self, count: int, suppliers: Pick) -> None:
         journal = JOURNAL_BY_CODE["60"]
         for n in range(1, count + 1):
-            supplier = self.rng.choice(suppliers)
+            supplier = suppliers()
             dated = self.when(300)
             year, period = period_of(dated)
             entry_id = self.guid()
@@ -280,10 +266,10 @@ class FinanceSeeder:
             "EndDate": entry["EntryDate"] + 20 * DAY_MS if paid else None,
             "YourRef": entry.get("YourRef")})
 
-    def purchase_invoices(self, count: int, suppliers: Sequence[Mapping[str, Any]],
-                          items: Sequence[Mapping[str, Any]]) -> None:
+    def purchase_invoices(self, count: int, suppliers: Pick,
+                          items: Pick) -> None:
         for n in range(1, count + 1):
-            supplier = self.rng.choice(suppliers)
+            supplier = suppliers()
             dated = self.when(200)
             year, period = period_of(dated)
             invoice_id = self.guid()
@@ -310,13 +296,13 @@ class FinanceSeeder:
                     "InvoiceType": 8030, "Rebill": False, "Unit": line["UnitCode"],
                     "Modified": dated + 3_600_000})
 
-    def purchase_orders(self, count: int, suppliers: Sequence[Mapping[str, Any]],
-                        items: Sequence[Mapping[str, Any]]) -> list[tuple[dict[str, Any],
+    def purchase_orders(self, count: int, suppliers: Pick,
+                        items: Pick) -> list[tuple[dict[str, Any],
                                                                           list[dict[str, Any]]]]:
         user, name = self.user
         orders = []
         for n in range(1, count + 1):
-            supplier = self.rng.choice(suppliers)
+            supplier = suppliers()
             dated = self.when(200)
             status = self.rng.choice((10, 10, 20, 30))
             order_id = self.guid()
@@ -360,23 +346,32 @@ class FinanceSeeder:
         return orders
 
 
-def seed_trade(finance: FinanceSeeder, counts: Mapping[str, int],
-               accounts: Sequence[Mapping[str, Any]], items: Sequence[Mapping[str, Any]],
+def seed_trade(finance: FinanceSeeder, counts: Mapping[str, int], crm: Crm,
                add_sync_order: Callable[[dict[str, Any]], None]) -> None:
-    """Prices, sales orders, quotations and purchasing of a division."""
+    """Sales orders, quotations and purchasing of a division (its accounts and items made
+    again from their numbers as they are drawn; the items' prices are made with them)."""
     sizes = seed_sizes(counts)
-    finance.prices(items)
-    customers = [a for a in accounts if a.get("Status") == "C"] or list(accounts)
-    suppliers = [a for a in accounts if a.get("IsSupplier")] or list(accounts[:5])
-    sellable = [i for i in items if i.get("IsSalesItem")] or list(items)
-    if not customers or not sellable:
+    if not crm.n_accounts or not crm.n_items:
         return
-    finance.sales_orders(sizes["sales_orders"], customers, sellable)
-    finance.quotations(sizes["quotations"], customers, sellable)
-    finance.purchase_entries(sizes["purchase_entries"], suppliers)
-    finance.purchase_invoices(sizes["purchase_invoices"], suppliers, list(items))
-    for header, lines in finance.purchase_orders(sizes["purchase_orders"], suppliers,
-                                                 list(items)):
+    rng = finance.rng
+
+    def customer() -> Mapping[str, Any]:
+        return crm.customer(rng)
+
+    def supplier() -> Mapping[str, Any]:
+        return crm.supplier(rng)
+
+    def sellable() -> Mapping[str, Any]:
+        return crm.sales_item(rng)
+
+    def item() -> Mapping[str, Any]:
+        return crm.any_item(rng)
+
+    finance.sales_orders(sizes["sales_orders"], customer, sellable)
+    finance.quotations(sizes["quotations"], customer, sellable)
+    finance.purchase_entries(sizes["purchase_entries"], supplier)
+    finance.purchase_invoices(sizes["purchase_invoices"], supplier, item)
+    for header, lines in finance.purchase_orders(sizes["purchase_orders"], supplier, item):
         for row in order_rows(header, lines):
             add_sync_order(row)
 
@@ -389,10 +384,3 @@ def bank_entry_number(date: int, n: int) -> int:
 def seed_sizes(counts: Mapping[str, int]) -> dict[str, int]:
     return {k: int(counts.get(k, v)) for k, v in FINANCE_SIZES.items()}
 
-
-def gl_for_item(division: int, unit: str) -> dict[str, str]:
-    """An item's revenue, cost and stock accounts: services (hours) on 8100, goods on 8000."""
-    revenue = "8100" if unit.strip() == "hr" else "8000"
-    return {"GLRevenue": book_id(division, "gl", revenue), "GLCosts": book_id(division, "gl",
-                                                                              "7000"),
-            "GLStock": book_id(division, "gl", "3000")}

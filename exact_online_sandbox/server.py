@@ -91,8 +91,9 @@ class Sandbox:
     def __init__(self, seed: int | None = 42, *, size: str | dict[str, int] = "small",
                  process: bool = False, data_dir: str | os.PathLike[str] | None = None,
                  scale: float = 1.0, host: str = "127.0.0.1", port: int = 0,
-                 startup_timeout: float = 60.0) -> None:
+                 startup_timeout: float = 60.0, divisions: int = 2) -> None:
         self.seed, self.size, self.scale = seed, size, scale
+        self.divisions = divisions
         self.process, self.host, self.port = process, host, port
         self.startup_timeout = startup_timeout
         self._own_dir = process and data_dir is None
@@ -130,7 +131,8 @@ class Sandbox:
             db = str(self.data_dir / DB_FILE) if self.data_dir is not None else None
             if self.data_dir is not None:
                 self.data_dir.mkdir(parents=True, exist_ok=True)
-            self.app = SandboxApp(db_path=db, seed=self.seed, size=self.size, scale=self.scale)
+            self.app = SandboxApp(db_path=db, seed=self.seed, size=self.size, scale=self.scale,
+                                  divisions=self.divisions)
             self._server = build_server(self.app, self.host, self.port)
             self.port = self._server.server_port
             self.app.webhooks.base_url = self.base_url
@@ -151,7 +153,8 @@ class Sandbox:
         size = self.size if isinstance(self.size, str) else json.dumps(self.size)
         cmd = [sys.executable, "-m", "exact_online_sandbox", "serve", "--host", self.host,
                "--port", str(self.port), "--data-dir", str(self.data_dir), "--size", size,
-               "--scale", str(self.scale), "--port-file", str(port_file)]
+               "--scale", str(self.scale), "--divisions", str(self.divisions),
+               "--port-file", str(port_file)]
         if self.seed is not None:
             cmd += ["--seed", str(self.seed)]
         with open(self.data_dir / "sandbox.log", "ab") as log_file:

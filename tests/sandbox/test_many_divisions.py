@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from exact_online_sandbox.seed_finance import FINANCE_SIZES
@@ -69,3 +71,12 @@ def test_reset_refuses_a_division_count_out_of_range(sandbox: Sandbox, count: ob
     assert response.status_code == 400
     assert "divisions" in response.json()["error"]
     assert sandbox.row_count("crm/Accounts") == 50, "nothing was wiped"
+
+
+def test_a_sandbox_started_with_one_division_seeds_and_lists_only_that_one(
+        tmp_path: Path) -> None:
+    with Sandbox(seed=1, size=TINY, process=True, data_dir=tmp_path, divisions=1) as sb:
+        token = sb.access_token()
+        assert all_division_codes(sb, token) == [100001]
+        assert sb.row_count("crm/Accounts", 100001) == 2
+        assert sb.row_count("crm/Accounts", 100002) == 0

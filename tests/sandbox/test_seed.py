@@ -122,14 +122,18 @@ def test_timestamps_are_unique_and_large_per_division(small: Store) -> None:
     assert len(stamps) == len(set(stamps)) and min(stamps) >= 10**10
 
 
-def test_timestamps_follow_the_key_order_of_each_entity(small: Store) -> None:
-    """A division's rows get their Timestamps in (entity, key) order, as Exact's sync pages of
-    a freshly loaded administration come in key order."""
+def test_timestamps_count_the_rows_of_a_division_in_the_order_they_were_made(
+        small: Store) -> None:
+    """Like Exact's row versions, a division's Timestamps count its writes: consecutive from
+    the first, and an account's main contact, made right after it, has the next one."""
     with small.reading() as conn:
-        by_ts = conn.execute("SELECT entity, key FROM rows WHERE division = 100001 "
-                             "ORDER BY ts").fetchall()
-    assert by_ts == sorted(by_ts, key=lambda r: (r[0], str(r[1])))
-    assert len(by_ts) > 1000
+        stamps = {(entity, key): ts for entity, key, ts in conn.execute(
+            "SELECT entity, key, ts FROM rows WHERE division = 100001")}
+    ordered = sorted(stamps.values())
+    assert ordered == list(range(ordered[0], ordered[0] + len(ordered)))
+    mains = [c for c in rows(small, "Contacts") if c["IsMainContact"]]
+    assert mains and all(stamps[("Contacts", c["ID"])] == stamps[("Accounts", c["Account"])] + 1
+                         for c in mains)
 
 
 def test_an_account_with_contacts_has_its_first_contact_as_main_contact(small: Store) -> None:
@@ -141,8 +145,8 @@ def test_an_account_with_contacts_has_its_first_contact_as_main_contact(small: S
 
 
 def test_a_seed_on_disk_equals_the_same_seed_in_memory(tmp_path: Any) -> None:
-    """On disk the seed sorts through temporary files and builds the indexes after loading:
-    the same rows, counters and indexes as in memory."""
+    """On disk the seed loads without a journal and builds the indexes after loading: the
+    same rows, counters and indexes as in memory."""
     size = {"accounts": 300, "contacts": 200, "items": 100}
     seed._SNAPSHOTS.clear()
     on_disk = Store(str(tmp_path / "sandbox.sqlite3"))
@@ -153,13 +157,11 @@ def test_a_seed_on_disk_equals_the_same_seed_in_memory(tmp_path: Any) -> None:
     with on_disk.reading() as conn:
         indexes = {r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")}
-        staged = conn.execute("SELECT count(*) FROM seed_stage").fetchone()[0]
         counters = conn.execute("SELECT * FROM counters ORDER BY 1, 2").fetchall()
     with in_memory.reading() as conn:
         assert counters == conn.execute("SELECT * FROM counters ORDER BY 1, 2").fetchall()
-    assert {"rows_ts", "rows_parent", "rows_code_accounts", "rows_code_items",
+    assert {"rows_key", "rows_ts", "rows_parent", "rows_code_accounts", "rows_code_items",
             "rows_code_projects"} <= indexes
-    assert staged == 0
 
 
 def test_seed_none_leaves_only_divisions_and_users() -> None:

@@ -101,3 +101,18 @@ def test_delete_reports_whether_a_row_existed() -> None:
     store.put("Items", 1, "a", 1, None, {"ID": "a"})
     assert store.delete("Items", 1, "a") is True
     assert store.delete("Items", 1, "a") is False
+
+
+def test_a_key_loaded_twice_in_a_bulk_load_keeps_its_last_row(tmp_path: Path) -> None:
+    """The unique key index is built after a bulk load: a key written twice during it ends
+    as ``INSERT OR REPLACE`` would have left it (the later row), and the index is there."""
+    store = Store(str(tmp_path / "bulk.sqlite3"))
+    with store.bulk_load():
+        store.put_many([("Accounts", 1, "a", 10, None, '{"Name":"first"}'),
+                        ("Accounts", 1, "b", 11, None, '{"Name":"other"}'),
+                        ("Accounts", 1, "a", 12, None, '{"Name":"second"}')])
+    assert store.get("Accounts", 1, "a") == ("a", 12, '{"Name":"second"}')
+    assert store.get("Accounts", 1, "b") == ("b", 11, '{"Name":"other"}')
+    store.put("Accounts", 1, "a", 13, None, {"Name": "third"})
+    assert store.scalar("SELECT count(*) FROM rows WHERE key = 'a'", ()) == 1
+    store.close()
