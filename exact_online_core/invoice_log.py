@@ -35,6 +35,17 @@ def _connect(directory: str) -> sqlite3.Connection:
     return db
 
 
+def _insert(db: sqlite3.Connection, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Insert many rows in one transaction (one file write instead of one per row)."""
+    db.execute("BEGIN")
+    try:
+        db.executemany(sql, rows)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 class RowSpill:
     """Rows by key in a temporary SQLite file: add many, read them back per key set."""
 
@@ -45,8 +56,8 @@ class RowSpill:
         self._db.execute("CREATE INDEX rows_key ON rows (key)")
 
     def add(self, rows: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        self._db.executemany("INSERT INTO rows VALUES (?, ?)",
-                             ((key, json.dumps(row)) for key, row in rows))
+        _insert(self._db, "INSERT INTO rows VALUES (?, ?)",
+                ((key, json.dumps(row)) for key, row in rows))
 
     def get(self, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = {}
@@ -148,8 +159,8 @@ class SyncLog:
             raise
         n = len(self._sizes)
         rows = [odata.strip_metadata(r) for r in page.rows]
-        self._db.executemany(
-            "INSERT INTO rows VALUES (?, ?, ?, ?)",
+        _insert(
+            self._db, "INSERT INTO rows VALUES (?, ?, ?, ?)",
             ((n, str(r.get("InvoiceID")).strip().lower(), odata.parse_int64(r["Timestamp"]),
               json.dumps(r)) for r in rows))
         self._sizes.append(len(rows))

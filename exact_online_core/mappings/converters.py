@@ -96,12 +96,13 @@ def _read_datetime(value: Any) -> str | None:
         if digits.isascii() and digits.isdigit():  # no zone of its own: Exact's wall clock
             wall = int(digits)
             if _ZONE_MIN_MS <= wall < _ZONE_MAX_MS:
-                offset = _offsets.get(wall // _DAY_MS, -1)
-                if offset == -1:
-                    offset = _wall_offset(wall)
-                text = _ms_to_rfc3339(wall - offset)
-                if text is not None:
-                    return text
+                day, rest = divmod(wall, _DAY_MS)
+                hours = _day_hours.get(day)
+                if hours is None:
+                    hours = _hours_of(day)
+                hour, rest = divmod(rest, _HOUR_MS)
+                second, millis = divmod(rest, 1000)
+                return f"{hours[hour]}{_MINUTES_SECONDS[second]}{_MILLIS_Z[millis]}"
     instant = exact_instant(value)
     return None if instant is None else _rfc3339(instant)
 
@@ -124,9 +125,11 @@ def _read_date(value: Any) -> str | None:
 #
 # The same results as exact_instant + _rfc3339 (tests/core/test_exact_timezone.py compares
 # them over every hour of decades): since 1977 Europe/Amsterdam changes its offset only on
-# whole wall-clock hours, so the offset of a wall-clock day is looked up once (and of each
-# hour on the two days a year it changes: the earlier offset where an autumn hour repeats,
-# the one before a spring gap), and the text of a day is built once.
+# whole wall-clock hours, so a wall-clock value's UTC text is the UTC text of its wall-clock
+# hour (built once per day for its 24 hours, with each hour's offset: the earlier offset
+# where an autumn hour repeats, the one before a spring gap) followed by its minutes,
+# seconds and milliseconds, which the offset never changes. A calendar date (exact_date)
+# keeps its wall clock: its day's text is built once.
 
 _HOUR_MS = 3_600_000
 _DAY_MS = 86_400_000
@@ -135,30 +138,39 @@ _MAX_MS = 253_402_300_799_999 - _DAY_MS  # 9999-12-30
 _ZONE_MIN_MS = 220_924_800_000  # 1977-01-01
 _ZONE_MAX_MS = 4_102_444_800_000  # 2100-01-01
 _EPOCH_NAIVE = datetime(1970, 1, 1)
-_offsets: dict[int, int] = {}  # per wall-clock day: its one offset, or -1
-_hour_offsets: dict[int, int] = {}
+_DAY_HOURS_KEPT = 5_000
+"""Wall-clock days whose hour texts are kept (about 14 years, under 10 MB); more start over."""
+_day_hours: dict[int, tuple[str, ...]] = {}
 _days: dict[int, str] = {}
 
 
-def _wall_offset(wall_ms: int) -> int:
-    """The zone's offset (ms) at a wall-clock instant: the day's, or the hour's on the days
-    the offset changes."""
-    day = wall_ms // _DAY_MS
-    offset = _offsets.get(day)
-    if offset is None:
-        first, last = _offset_at(day * 24), _offset_at(day * 24 + 23)
-        offset = _offsets[day] = first if first == last else -1  # -1: the day it changes
-    return _offset_at(wall_ms // _HOUR_MS) if offset == -1 else offset
+def _hours_of(day: int) -> tuple[str, ...]:
+    """``YYYY-MM-DDTHH:`` in UTC of each hour of a wall-clock day (days since the epoch)."""
+    first, last = _offset_at(day * 24), _offset_at(day * 24 + 23)
+    texts = []
+    for hour in range(day * 24, day * 24 + 24):
+        offset = first if first == last else _offset_at(hour)  # the day it changes: per hour
+        utc_day, rest = divmod(hour * _HOUR_MS - offset, _DAY_MS)
+        texts.append(_day_text(utc_day) + _TWO_DIGITS[rest // _HOUR_MS] + ":")
+    if len(_day_hours) >= _DAY_HOURS_KEPT:
+        _day_hours.clear()
+    hours = _day_hours[day] = tuple(texts)
+    return hours
 
 
 def _offset_at(hour: int) -> int:
-    """The zone's offset (ms) for a wall-clock hour counted from the epoch (cached)."""
-    offset = _hour_offsets.get(hour)
-    if offset is None:
-        wall = _EPOCH_NAIVE + timedelta(milliseconds=hour * _HOUR_MS)
-        delta = wall.replace(tzinfo=EXACT_TZ).utcoffset()
-        offset = _hour_offsets[hour] = int(delta.total_seconds() * 1000) if delta else 0
-    return offset
+    """The zone's offset (ms, whole hours since 1977) at a wall-clock hour from the epoch."""
+    wall = _EPOCH_NAIVE + timedelta(milliseconds=hour * _HOUR_MS)
+    delta = wall.replace(tzinfo=EXACT_TZ).utcoffset()
+    return int(delta.total_seconds() * 1000) if delta else 0
+
+
+def _day_text(day: int) -> str:
+    """``YYYY-MM-DDT`` of a day since the epoch (cached)."""
+    text = _days.get(day)
+    if text is None:
+        text = _days[day] = (_EPOCH_NAIVE + timedelta(days=day)).strftime("%Y-%m-%dT")
+    return text
 
 
 def _ms_to_rfc3339(ms: int) -> str | None:
@@ -166,9 +178,7 @@ def _ms_to_rfc3339(ms: int) -> str | None:
     if not _MIN_MS <= ms <= _MAX_MS:
         return None
     day, rest = divmod(ms, _DAY_MS)
-    text = _days.get(day)
-    if text is None:
-        text = _days[day] = (_EPOCH_NAIVE + timedelta(days=day)).strftime("%Y-%m-%dT")
+    text = _day_text(day)
     if len(text) != 11:  # a year before 1000 prints short on some platforms
         return None
     minute, rest = divmod(rest, 60_000)
@@ -181,6 +191,8 @@ def _ms_to_rfc3339(ms: int) -> str | None:
 _TWO_DIGITS = [f"{n:02d}" for n in range(60)]
 _HOURS_MINUTES = [f"{n // 60:02d}:{n % 60:02d}:" for n in range(24 * 60)]
 _MILLIS = [f".{n:03d}" for n in range(1000)]
+_MINUTES_SECONDS = [f"{n // 60:02d}:{n % 60:02d}" for n in range(3600)]
+_MILLIS_Z = ["Z", *(f".{n:03d}Z" for n in range(1, 1000))]
 
 
 def _write_date(value: Any) -> str:
