@@ -6,7 +6,8 @@ tap used to emit one after every page, so its STATE output grew with divisions x
 run over 1000 divisions wrote 128 MB of STATE and did not finish. Now a STATE goes out at a
 page boundary only once the records emitted since the previous STATE are at least as many as
 the bookmarks (stream x division partitions) it holds; and always at the end of the run, when
-the run stops on an error or a spent daily budget, and on SIGTERM (the SDK's handler). A
+the run stops on an error or a spent daily budget, and on SIGTERM (at the end of the page
+being written: ``TapExactOnline._handle_termination``). A
 STATE equal to the last one, with no record since, is never repeated.
 
 What that keeps and what it bounds:

@@ -76,17 +76,24 @@ class ExactStream(Stream):
         if pages is None:
             return  # refused by Exact and skip_unauthorized_streams is set
         rows, logged = 0, -1
+        tap = self.exact_tap
         try:
             for page in pages:
+                tap.page_open = True  # a SIGTERM now stops after the checkpoint
                 yield from page.records
                 self.checkpoint(context, page.bookmark, {**page.state, **self.deletions_start(
                     division)}, len(page.records))
+                tap.page_open = False
+                tap.stop_if_requested()
                 rows += len(page.records)
                 if rows != logged:  # a state-only page (invoices' receivables) adds no line
                     self.log_progress(division, rows)
                     logged = rows
             if self.deletes:
+                tap.page_open = True
                 yield from self.deleted_records(context, division)
+                tap.page_open = False
+                tap.stop_if_requested()
         except DailyLimitExceededError as exc:
             self.write_state_now()
             self.exact_tap.daily_limit_reached(self.name, division, exc)
