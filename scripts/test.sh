@@ -2,7 +2,7 @@
 # Set-up (if needed: venv, local PostgreSQL) + lint + type check + the whole test suite, against the sandbox on loopback.
 # Extra arguments go to one pytest, e.g. `./scripts/test.sh -m "not slow"` or `-k token`.
 #
-# Without arguments the suite runs as six pytest processes, three at a time (TEST_JOBS),
+# Without arguments the suite runs as five pytest processes, three at a time (TEST_JOBS),
 # the longest first, so both cores stay busy to the end: most of the suite's time is CPU in
 # processes it starts (taps, targets, `meltano run`, Dagster steps). Each group prints its
 # own report after the last one ends, with its time; the script fails if any group does.
@@ -28,9 +28,8 @@ wait "$installing" || { echo "meltano install failed" >&2; exit 1; }
 
 SUITES=(
   "tests/scale --ignore=tests/scale/test_meltano_state.py"   # the 20 Dagster partitions
-  "tests/reliability/test_consistency.py"                     # the randomized rounds
+  "tests/reliability"
   "tests/pipelines tests/scale/test_meltano_state.py"          # meltano in the project
-  "tests/reliability --ignore=tests/reliability/test_consistency.py"
   "tests/integration"
 )
 # The last group is everything the others do not name.
