@@ -466,7 +466,7 @@ class TapExactOnline(Tap):
         last STATE (after the last BATCH message) is the one that covers what was sent."""
         if "prefetch" in self.__dict__:
             self.prefetch.stop()
-        if self.config.get("batch_config") is None:
+        if not any(stream.batch_mode for stream in self._exact_streams()):
             self.state_cadence.write(self.state)
         self.logger.info("Gracefully shutting down...")
         sys.exit(0)

@@ -43,6 +43,16 @@ def contacts_setup(sandbox: Sandbox, tap_config: Config, tmp_path: Path, **setti
     return config, catalog, catalog_path
 
 
+def budget_setup(sandbox: Sandbox, tap_config: Config, tmp_path: Path, daily: int
+                 ) -> tuple[Path, dict[str, Any]]:
+    """The contacts set-up on a sandbox with fresh call counters and ``daily`` calls today."""
+    _, catalog, _ = contacts_setup(sandbox, tap_config, tmp_path)
+    sandbox.reset(size={"contacts": CONTACTS})  # fresh call counters for today
+    config = tap_config(refresh_token=sandbox.mint_refresh_token(), divisions=[DIVISION])
+    sandbox.set_limits(minutely=100000, daily=daily)
+    return config, catalog
+
+
 def settle(sandbox: Sandbox) -> None:
     """Wait until the sandbox has answered (and counted) every request it received."""
     before = -1
@@ -97,10 +107,8 @@ def test_every_page_is_followed_by_a_state_holding_that_pages_bookmark(
 def test_daily_budget_spent_mid_sync_stops_with_state_and_the_resume_reads_the_rest(
     sandbox: Sandbox, tap_config: Config, run_tap: RunTap, tmp_path: Path
 ) -> None:
-    config, catalog, _ = contacts_setup(sandbox, tap_config, tmp_path)
-    sandbox.reset(size={"contacts": CONTACTS})  # fresh call counters for today
-    config = tap_config(refresh_token=sandbox.mint_refresh_token(), divisions=[DIVISION])
-    sandbox.set_limits(minutely=100000, daily=3)  # sync/Deleted, then pages 1 and 2
+    config, catalog = budget_setup(sandbox, tap_config, tmp_path, daily=3)
+    # the budget: sync/Deleted, then pages 1 and 2
     stopped = run_tap(config, catalog=catalog)
     assert stopped.returncode == 3, stopped.stderr[-2000:]
     assert "Traceback" not in stopped.stderr
@@ -124,10 +132,7 @@ def test_daily_budget_spent_before_the_first_record_stops_with_exit_3_and_no_tra
 ) -> None:
     # Another app spent the day's budget: the first call of the run (the deletion feed,
     # read while the first pages are opened) is already refused.
-    config, catalog, _ = contacts_setup(sandbox, tap_config, tmp_path)
-    sandbox.reset(size={"contacts": CONTACTS})  # fresh call counters for today
-    config = tap_config(refresh_token=sandbox.mint_refresh_token(), divisions=[DIVISION])
-    sandbox.set_limits(minutely=100000, daily=0)
+    config, catalog = budget_setup(sandbox, tap_config, tmp_path, daily=0)
     stopped = run_tap(config, catalog=catalog)
     assert stopped.returncode == 3, stopped.stderr[-2000:]
     assert "unhandled error" not in stopped.stderr and "Traceback" not in stopped.stderr
