@@ -177,9 +177,13 @@ class SandboxApp:
         return response(environ, start_response)
 
     def _exact(self, request: Request) -> Response:
-        """Exact's surface: call counting and faults around the real answer."""
+        """Exact's surface: call counting and faults around the real answer.
+
+        A reset is counted before the connection drops: a client may read the call log the
+        moment it sees the reset, before this thread unwinds.
+        """
         key = call_key(request.method, request.path)
-        status = "reset"
+        status: str | None = "reset"
         try:
             fault = self.faults.take(request.method, request.path)
             if fault is not None and fault.kind == "delay":
@@ -187,6 +191,8 @@ class SandboxApp:
                 fault = None
             if fault is not None and fault.kind == "reset" and not fault.after:
                 log.info("%s %s reset (fault)", request.method, request.path)
+                self.calls.record(key, "reset")
+                status = None
                 faultlib.abort_connection(request.environ)
             if fault is not None and fault.kind == "status":
                 response = Response(faultlib.status_body(fault.status, fault.message),
@@ -198,6 +204,8 @@ class SandboxApp:
                 response = self._dispatch(request)
                 if fault is not None and fault.kind == "reset":
                     log.info("%s %s reset after answering (fault)", request.method, request.path)
+                    self.calls.record(key, "reset")
+                    status = None
                     faultlib.abort_connection(request.environ)
                 elif fault is not None and fault.kind == "malformed":
                     response = Response(faultlib.MALFORMED_BODY, status=200,
@@ -208,7 +216,8 @@ class SandboxApp:
             status = str(response.status_code)
             return response
         finally:
-            self.calls.record(key, status)
+            if status is not None:
+                self.calls.record(key, status)
 
     def _dispatch(self, request: Request) -> Response:
         adapter = self.url_map.bind_to_environ(request.environ)

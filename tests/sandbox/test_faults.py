@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import requests
 
+from exact_online_sandbox import faults
 from exact_online_sandbox.server import Sandbox
 
 ACCOUNTS = "*/crm/Accounts*"
@@ -74,6 +77,25 @@ def test_reset_after_fault_executes_the_write_then_drops(sandbox: Sandbox, token
     with pytest.raises(requests.exceptions.ConnectionError):
         sandbox.call(token, "crm/Accounts", "POST", json={"Name": "Lost answer"})
     assert sandbox.row_count("crm/Accounts") == before + 1
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["reset", "reset-after-processing"])
+def test_a_reset_call_is_counted_before_the_client_sees_the_reset(
+        sandbox: Sandbox, token: str, monkeypatch: pytest.MonkeyPatch, after: bool) -> None:
+    """A client that reads the call log as soon as its connection drops finds the call there."""
+    counted_at_reset: list[int] = []
+    abort = faults.abort_connection
+
+    def counting_abort(environ: dict[str, Any]) -> None:
+        by_endpoint = sandbox.calls()["by_endpoint"]
+        counted_at_reset.append(by_endpoint.get("POST crm/Accounts", 0))
+        abort(environ)
+
+    monkeypatch.setattr(faults, "abort_connection", counting_abort)
+    sandbox.inject_fault(ACCOUNTS, "reset", method="POST", after=after)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        sandbox.call(token, "crm/Accounts", "POST", json={"Name": "Counted"})
+    assert counted_at_reset == [1]
 
 
 def test_malformed_fault_is_200_with_invalid_json(sandbox: Sandbox, token: str) -> None:
