@@ -388,9 +388,7 @@ class Backend:
             where += f" AND {clause}"
             params += cparams
             offset = 0
-        # a rendered sync page needs no key (its token is the last Timestamp)
-        key = "NULL" if render is not None and keycol == "ts" else "key"
-        sql = (f"SELECT {key}, ts, {column} FROM rows WHERE {where} ORDER BY {order} "
+        sql = (f"SELECT key, ts, {column} FROM rows WHERE {where} ORDER BY {order} "
                f"LIMIT ? OFFSET ?")
         args = [*rparams, *params, *oparams, limit + 1, offset]
         texts: list[bytes] | None = None

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring
 
+from .backend import columns
 from .entities import EntityDef, Mode
 from .pages import plan_for
 
@@ -64,13 +65,19 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _value(name: str, ftype: str, default: str, timestamp: bool) -> str:
+def _value(name: str, ftype: str, default: str, timestamp: bool, key: str | None) -> str:
     """SQL for the JSON text of one property, as :func:`pages.rows_json` writes it: the
-    stored value formatted, the entity's default when the row does not store it."""
+    stored value formatted, the entity's default when the row does not store it. ``key``:
+    the property the ``key`` column holds (the row's ``row_key``, as stored)."""
     path = _literal(f'$."{name}"')
     raw, value = f"(data -> {path})", f"json_extract(data, {path})"
     kind = f"json_type(data, {path})"
     fallback = _literal(default)
+    if name == key and ftype in ("string", "guid"):
+        # the key column holds the value the row was stored with (a GUID's text: no JSON
+        # lookup); json_quote escapes as Python's JSON does; NULL (no value) is null
+        return f"CASE typeof(key) WHEN 'text' THEN json_quote(key) WHEN 'null' THEN " \
+               f"'null' ELSE coalesce({raw}, {fallback}) END"
     if name == "Timestamp" and timestamp:  # the ts column is the row's Timestamp
         if ftype == "int64":
             return "'\"' || ts || '\"'"
@@ -111,6 +118,7 @@ def _compile(entity: EntityDef, mode: Mode, select: Sequence[str] | None) -> Row
     if not plan.ts_key or len(plan.defaults) > MAX_PROPERTIES:
         return None
     view = entity.view(mode)
+    key = entity.key if columns(entity).get(entity.key) == "key" else None
     # one printf: the constant text in its format, each value an argument (one string built,
     # not one per ||)
     text = ['{"__metadata":{"uri":%s%sL)"', plan.head.replace("%", "%%")]
@@ -118,7 +126,7 @@ def _compile(entity: EntityDef, mode: Mode, select: Sequence[str] | None) -> Row
     for name, (index, _convert, prefix) in plan.slots.items():
         default = plan.defaults[index][len(prefix):]
         text.append("," + prefix.replace("%", "%%") + "%s")
-        args.append(_value(name, view.fields[name], default, plan.timestamp))
+        args.append(_value(name, view.fields[name], default, plan.timestamp, key))
     for _index, nav_opening, closing in plan.navigations:
         # ,"Nav":{"__deferred":{"uri":  "…/Accounts(  ts  L)/Nav"}}
         text.append("," + nav_opening.replace("%", "%%") + "%s%sL)" + closing.replace("%", "%%"))

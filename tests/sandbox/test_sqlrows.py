@@ -147,9 +147,13 @@ def test_awkward_stored_values_render_in_sql_as_in_python() -> None:
         backend.save(entity, DIVISION, row)
         stored = store.get("Accounts", DIVISION, row["ID"])
         assert stored is not None and '"IsPilot":{"a":null}' in stored[2]
+        # a key (rendered from the key column) that JSON must escape
+        odd = entity.template
+        odd.update(ID='Quoted "key" \\ \n \x01 \x1f é', Name="odd key")
+        backend.save(entity, DIVISION, odd)
         for select in selections(entity):
             sql, python, reference = both_ways(backend, entity, select)
-            assert len(sql) == 1
+            assert len(sql) == 2
             assert sql == python == reference, select
     finally:
         store.close()
