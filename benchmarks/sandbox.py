@@ -10,8 +10,9 @@ items, each item with its sales price, plus the small default set of everything 
 division, 100001, unless ``--divisions`` says more), and:
 
 - seeding: wall time from starting the process to its first healthy answer (start-up,
-  seeding every division, and the store's indexes), and the CPU time of the sandbox process by
-  then (the load average is recorded too: wall time on a shared machine is mostly waiting);
+  seeding every division, and the store's indexes), and the CPU time of the sandbox process
+  and its seed workers by then (the load average is recorded too: wall time on a shared
+  machine is mostly waiting);
 - serving: ``sync/CRM/Accounts``, ``sync/CRM/Contacts`` and ``sync/Logistics/Items`` of
   division 100001 paged with plain ``requests`` (1,000 rows a page, ``__next`` followed),
   twice: every property (no ``$select``: 164, 71 and 115 properties a row), and the
@@ -76,8 +77,10 @@ class Served:
 class SizeResult:
     rows: int
     seed_seconds: float
-    seed_cpu_seconds: float            # the sandbox process's CPU at its first healthy answer
+    seed_cpu_seconds: float            # CPU of the sandbox process and its seed workers by
+    #                                    its first healthy answer
     load_average: float                # the machine's 1-minute load when the size started
+    load_after_seed: float             # and when the seeded sandbox first answered
     served: dict[str, Served]          # "<endpoint>" (every property), "<endpoint> $select"
     rows_per_s: float                  # every property, over the three endpoints
     rows_per_cpu_s: float
@@ -94,10 +97,14 @@ class Report:
     sizes: list[SizeResult] = field(default_factory=list)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (``/proc/<pid>/stat``)."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat``), with ``children``
+    that of its children that have ended too (the seed's worker processes)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def status_mb(pid: int, name: str) -> float:
@@ -133,12 +140,14 @@ def measure_size(rows: int, work: Path, divisions: int) -> SizeResult:
     sandbox = Sandbox(seed=42, size=split(rows), process=True, data_dir=data,
                       startup_timeout=3600, divisions=divisions).start()
     seed_seconds = time.perf_counter() - started
+    load_after = os.getloadavg()[0]
     try:
         assert sandbox._proc is not None
         pid = sandbox._proc.pid
-        seed_cpu = cpu_seconds(pid)
+        seed_cpu = cpu_seconds(pid, children=True)
         print(f"  {rows:>9,} rows: started and seeded in {seed_seconds:.1f} s "
-              f"({seed_cpu:.1f} CPU s, load {load:.1f}); serving ...", flush=True)
+              f"({seed_cpu:.1f} CPU s, load {load:.1f} → {load_after:.1f}); serving ...",
+              flush=True)
         sandbox.set_limits(minutely=10**9, daily=10**9, token_daily=10**6)
         session = requests.Session()
         session.headers.update({"Accept": "application/json"})
@@ -170,6 +179,7 @@ def measure_size(rows: int, work: Path, divisions: int) -> SizeResult:
 
     return SizeResult(rows=rows, seed_seconds=round(seed_seconds, 1),
                       seed_cpu_seconds=round(seed_cpu, 1), load_average=round(load, 1),
+                      load_after_seed=round(load_after, 1),
                       served=served,
                       rows_per_s=rate(False, "seconds"),
                       rows_per_cpu_s=rate(False, "cpu_seconds"),

@@ -53,9 +53,18 @@ class Page:
     entity: EntityDef | None = None
     expanded: list[dict[str, Any]] | None = None
     """The rows with their ``$expand``ed collections, when the query expands."""
+    texts: list[bytes] | None = None
+    """Each row's JSON text (UTF-8) when SQLite rendered them (``sqlrows``); ``stored`` then
+    holds that text in place of each row's data."""
+
+    @property
+    def rendered(self) -> bool:
+        return self.texts is not None
 
     @property
     def rows(self) -> list[dict[str, Any]]:
+        if self.rendered:
+            raise ValueError("a rendered page holds JSON text, not rows")
         if self.expanded is not None:
             return self.expanded
         entity = self.entity
@@ -337,7 +346,11 @@ class Backend:
             return "string"
         return entity.fields.get(entity.key, "guid" if entity.key_type == "guid" else "int")
 
-    def page(self, r: Resolved, division: int, q: Query, page_size: int) -> Page:
+    def page(self, r: Resolved, division: int, q: Query, page_size: int,
+             render: tuple[str, list[Any]] | None = None) -> Page:
+        """One page of a collection. ``render``: an SQL expression (and its parameters) that
+        gives each row's JSON text, selected instead of the row's data when the page needs
+        no row loaded (no ``$expand``, no ``$orderby``: the token is the last key)."""
         target, mode, parent = self._target(r, division)
         if target is None:  # a deferred-only navigation: nothing stored behind it
             return Page([], None, 0 if q.inlinecount else None)
@@ -359,6 +372,9 @@ class Backend:
                              cols) if orderby else []
         order, oparams = order_sql(sort)
         order = f"{order}, {keycol}" if order else keycol
+        if sort or q.expand:
+            render = None
+        column, rparams = render if render is not None else ("data", [])
         offset = q.skip
         if q.skiptoken:
             parts = split_token(q.skiptoken)
@@ -372,23 +388,32 @@ class Backend:
             where += f" AND {clause}"
             params += cparams
             offset = 0
-        stored = self.store.select(
-            f"SELECT key, ts, data FROM rows WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, *oparams, limit + 1, offset])
+        sql = (f"SELECT key, ts, {column} FROM rows WHERE {where} ORDER BY {order} "
+               f"LIMIT ? OFFSET ?")
+        args = [*rparams, *params, *oparams, limit + 1, offset]
+        texts: list[bytes] | None = None
+        if render is None:
+            stored = self.store.select(sql, args)
+        else:  # (key, ts, JSON bytes) as SQLite returns them
+            fetched = self.store.fetch(sql, args)
+            texts = [row[2] for row in fetched]
+            stored = fetched
         more = len(stored) > limit and (q.top is None or limit < q.top)
         stored = stored[:limit]
+        if texts is not None:
+            texts = texts[:limit]
         expanded: list[dict[str, Any]] | None = None
         if q.expand:
             expanded = [self.load(target, s) for s in stored]
             self._expand(target, division, expanded, q.expand)
         next_params: dict[str, str] | None = None
         if more and stored:
-            last = self.load(target, stored[-1])
+            last = self.load(target, stored[-1]) if sort else {}
             token = [literal(k.ftype, last.get(k.name)) for k in sort]
             last_key = stored[-1][1] if keycol == "ts" else stored[-1][0]
             token.append(literal(key_type, last_key))
             next_params = {"$skiptoken": ",".join(token)}
-        return Page(stored, next_params, total, target, expanded)
+        return Page(stored, next_params, total, target, expanded, texts)
 
     def _expand(self, entity: EntityDef, division: int, rows: list[dict[str, Any]],
                 expand: tuple[str, ...]) -> None:

@@ -28,6 +28,7 @@ from .seed_crm import CITIES, CREATED_MS, FULL_NAME, NOUNS, Crm
 from .seed_crm import USER_ID as USER_ID
 from .seed_finance import FINANCE_SIZES, SEEDED, FinanceSeeder, seed_trade
 from .seed_generic import created_audit, generic_rows
+from .seed_pool import crm_rows
 from .store import Snapshot, Store, dumps
 
 USER_EMAIL = "sandbox.user@example.com"
@@ -235,7 +236,7 @@ def _seed_division(store: Store, rng: random.Random, seed: int, division: int,
     # accounts, contacts, items and their prices: each made from its number (references
     # make it again)
     crm = Crm(seed, division, country, anchor, counts)
-    for name, key, parent, text in crm.rows():
+    for name, key, parent, text in crm_rows(seed, division, country, anchor, counts):
         rows.add_text(name, key, parent, text)
     # projects
     proj_def = ENTITIES["Projects"]

@@ -92,6 +92,11 @@ class Contact(NamedTuple):
     person: str
 
 
+StoredText = tuple[str, str, str | None, str]
+"""A row as the seed stores it: entity, key, parent, JSON."""
+Part = tuple[str, int, int]
+"""A run of :meth:`Crm.rows`: accounts, other contacts or items ``first`` to ``end - 1``."""
+
 _ESCAPED: dict[str, str] = {}
 
 
@@ -158,30 +163,47 @@ class Crm:
                 "MainContact": contact.ID if contact else None,
                 "main_name": contact.FullName if contact else None}
 
-    def rows(self) -> Iterator[tuple[str, str, str | None, str]]:
+    def rows(self) -> Iterator[StoredText]:
         """Every account, contact, item and item price of the division as stored (entity,
         key, parent, JSON), in the order they are made: each account with its main contact,
         the other contacts, each item with its sales price."""
-        for n in range(1, self.n_accounts + 1):
-            account = self.account(n)
-            c = self.main_contact(n)
-            contact = self.contact(c) if c is not None else None
-            yield "Accounts", account.ID, None, self._account_json(account, contact)
-            if contact is not None:
-                yield "Contacts", contact.ID, account.ID, self._contact_json(
-                    contact, account, contact.ID)
-        for c in range(self.mains, self.n_contacts):
-            contact = self.contact(c)
-            account = self.account(contact.account)
-            main = self.main_contact(contact.account)
-            main_id = self.contact(main).ID if main is not None else None
-            yield "Contacts", contact.ID, account.ID, self._contact_json(contact, account,
-                                                                         main_id)
-        for n in range(1, self.n_items + 1):
-            item = self.item(n)
-            yield "Items", item["ID"], None, self._item_json(n, item)
-            price_id, text = self._price_json(item)
-            yield "logistics/SalesItemPrices", price_id, None, text
+        for part in self.parts(max(1, self.n_accounts + self.n_contacts + self.n_items)):
+            yield from self.part_rows(part)
+
+    def parts(self, size: int) -> list[Part]:
+        """:meth:`rows` in consecutive parts of at most ``size`` accounts, other contacts or
+        items each: (kind, first number, end)."""
+        ranges = (("accounts", 1, self.n_accounts + 1), ("contacts", self.mains, self.n_contacts),
+                  ("items", 1, self.n_items + 1))
+        return [(kind, lo, min(lo + size, end)) for kind, start, end in ranges
+                for lo in range(start, end, size)]
+
+    def part_rows(self, part: Part) -> Iterator[StoredText]:
+        """The rows of one of :meth:`parts`."""
+        kind, lo, end = part
+        if kind == "accounts":
+            for n in range(lo, end):
+                account = self.account(n)
+                c = self.main_contact(n)
+                contact = self.contact(c) if c is not None else None
+                yield "Accounts", account.ID, None, self._account_json(account, contact)
+                if contact is not None:
+                    yield "Contacts", contact.ID, account.ID, self._contact_json(
+                        contact, account, contact.ID)
+        elif kind == "contacts":
+            for c in range(lo, end):
+                contact = self.contact(c)
+                account = self.account(contact.account)
+                main = self.main_contact(contact.account)
+                main_id = self.contact(main).ID if main is not None else None
+                yield "Contacts", contact.ID, account.ID, self._contact_json(contact, account,
+                                                                             main_id)
+        else:
+            for n in range(lo, end):
+                item = self.item(n)
+                yield "Items", item["ID"], None, self._item_json(n, item)
+                price_id, text = self._price_json(item)
+                yield "logistics/SalesItemPrices", price_id, None, text
 
     def _account_json(self, a: Account, main: Contact | None) -> str:
         n = a.n

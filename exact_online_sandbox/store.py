@@ -271,6 +271,11 @@ class Store:
             rows = conn.execute(sql, params).fetchall()
         return [(r[0], int(r[1]), str(r[2])) for r in rows]
 
+    def fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        """Run a query and return its rows as SQLite gives them (no conversion per row)."""
+        with self.reading() as conn:
+            return conn.execute(sql, params).fetchall()
+
     def scalar(self, sql: str, params: Sequence[Any]) -> int:
         with self.reading() as conn:
             row = conn.execute(sql, params).fetchone()
