@@ -6,7 +6,7 @@ on demand, and keeps every row in a temporary SQLite file (never all in memory):
 that asks first reads Exact, the other reads the same pages from the file. The invoice
 stream also looks rows up by invoice there, to join an invoice's header row with line rows
 that came on other pages. :class:`RowSpill` is the same kind of file for any keyed rows
-(the receivables of a first sync).
+(the receivables of a first sync), :class:`ValueSpill` for one value a key (item prices).
 """
 
 from __future__ import annotations
@@ -67,6 +67,46 @@ class RowSpill:
             for key, data in self._db.execute(
                     f"SELECT key, data FROM rows WHERE key IN ({marks}) ORDER BY rowid", chunk):
                 out.setdefault(key, []).append(json.loads(data))
+        return out
+
+    def close(self) -> None:
+        self._db.close()
+        self._dir.cleanup()
+
+
+def _cell(key: str, value: Any) -> tuple[str, Any, str | None]:
+    """A number or null as SQLite's own value; anything else (text, true, objects) as JSON,
+    so that it reads back as the same Python value (SQLite would give true back as 1)."""
+    kind = value.__class__
+    if value is None or kind is float or (kind is int and -(2**63) <= value < 2**63):
+        return key, value, None
+    return key, None, json.dumps(value)
+
+
+class ValueSpill:
+    """One value by key in a temporary SQLite file, the last one added winning (the items'
+    prices of a first sync): numbers without a JSON text per row."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="exact-spill-")
+        self._db = _connect(self._dir.name)
+        self._db.execute("CREATE TABLE rows (key TEXT, value, json TEXT)")
+        self._db.execute("CREATE INDEX rows_key ON rows (key)")
+
+    def add(self, items: Iterable[tuple[str, Any]]) -> None:
+        _insert(self._db, "INSERT INTO rows VALUES (?, ?, ?)",
+                (_cell(key, value) for key, value in items))
+
+    def get(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The value of each key that was added (keys never added are left out)."""
+        out: dict[str, Any] = {}
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = list(keys[start:start + _IN_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            for key, value, text in self._db.execute(
+                    f"SELECT key, value, json FROM rows WHERE key IN ({marks}) ORDER BY rowid",
+                    chunk):
+                out[key] = value if text is None else json.loads(text)
         return out
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from exact_online_core import odata
-from exact_online_core.invoice_log import RowSpill
+from exact_online_core.invoice_log import ValueSpill
 from exact_online_core.mappings import ACCOUNTING_INVOICE_ITEM, TIMESTAMP_PROPERTY
 from exact_online_core.readers import (
     ReadContext,
@@ -39,7 +39,7 @@ class ItemPrices:
 
     def __init__(self, ctx: ReadContext) -> None:
         self.ctx = ctx
-        self._all: RowSpill | None = None
+        self._all: ValueSpill | None = None
 
     def of(self, ids: Sequence[str]) -> dict[str, Any]:
         keys = [_key(i) for i in ids]
@@ -47,10 +47,10 @@ class ItemPrices:
             filters = list(key_batches("ID", keys))
             if len(filters) <= LOOKUP_CALLS:
                 return self._read(filters)
-            self._all = RowSpill()
+            self._all = ValueSpill()
             for page in self.ctx.pages(BULK_ITEMS, odata.build_params(select=["ID", PRICE])):
-                self._all.add((_key(r["ID"]), {PRICE: r.get(PRICE)}) for r in page.rows)
-        return {k: rows[-1][PRICE] for k, rows in self._all.get(keys).items()}
+                self._all.add((_key(r["ID"]), r.get(PRICE)) for r in page.rows)
+        return self._all.get(keys)
 
     def _read(self, filters: Sequence[odata.Expr]) -> dict[str, Any]:
         out: dict[str, Any] = {}
