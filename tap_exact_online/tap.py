@@ -28,6 +28,7 @@ from exact_online_core.errors import (
 )
 from exact_online_core.odata import parse_date
 from exact_online_core.version import DISTRIBUTION
+from tap_exact_online import GC_THRESHOLDS
 from tap_exact_online.checkpoints import StateCadence
 from tap_exact_online.client import ExactStream
 from tap_exact_online.deletions import DeletionFeed
@@ -514,9 +515,11 @@ def main() -> None:
     Everything imported so far (the SDK, its dependencies, the core's tables) lives as long
     as the process: ``gc.freeze`` takes those objects out of the collector's view, so its
     full passes, which the many records of a sync set off, no longer walk them each time
-    (about a tenth of the tap's CPU at 100,000 rows, docs/benchmarks.md). Objects are still
-    freed as before. Only the console script does this; a tap built in process (tests) is not.
+    (docs/benchmarks.md). Objects are still
+    freed as before. Only the console script does this (and sets the thresholds,
+    :data:`tap_exact_online.GC_THRESHOLDS`); a tap built in process (tests) is not.
     """
+    gc.set_threshold(*GC_THRESHOLDS)
     gc.freeze()
     run(TapExactOnline.cli, checks={"--state": state_problem})
 
