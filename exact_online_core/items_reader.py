@@ -79,13 +79,16 @@ def read_items(
     bookmark = timestamp_since(since)
     params = odata.build_params(select=select, filter=timestamp_filter(bookmark))
     try:
+        read = None  # the row reader, made at the first row (as ctx.unify would)
         for page in ctx.pages(model.read_path, params):
             found = prices.of([str(r["ID"]) for r in page.rows]) if prices else {}
             records = []
             for row in page.rows:
                 if prices is not None:
-                    row = {**row, PRICE: found.get(_key(row["ID"]))}
-                record = ctx.unify(model, row)
+                    row[PRICE] = found.get(_key(row["ID"]))  # the page's own row, read once
+                if read is None:
+                    read = ctx.reader(model)
+                record = read(row)
                 bookmark = max(bookmark, record[TIMESTAMP_PROPERTY] or 0)
                 records.append(trim(record, properties, (TIMESTAMP_PROPERTY,)))
             yield RecordPage(records, bookmark, {})

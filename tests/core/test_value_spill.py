@@ -1,8 +1,10 @@
-"""ValueSpill (the items' prices of a first sync): every value reads back as the same Python
-value, the last one added for a key wins, and a key never added is left out."""
+"""ValueSpill (the items' prices of a first sync), in memory and in its file alike: every
+value reads back as the same Python value, the last one added for a key wins, and a key never
+added is left out."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,9 +15,9 @@ VALUES: list[Any] = [12.5, 0.1 + 0.2, -3, 0, 2**63, -(2**63) - 1, None, True, Fa
                      "", {"Value": 1.5}, [1, "a"], 1e308]
 
 
-@pytest.fixture
-def spill() -> Any:
-    made = ValueSpill()
+@pytest.fixture(params=[25_000, 0], ids=["in memory", "in its file"])
+def spill(request: pytest.FixtureRequest) -> Iterator[ValueSpill]:
+    made = ValueSpill(memory=request.param)
     yield made
     made.close()
 
@@ -39,3 +41,14 @@ def test_more_keys_than_one_sqlite_lookup_takes_are_all_found(spill: ValueSpill)
     spill.add((f"id-{n}", n / 4) for n in range(1300))
     keys = [f"id-{n}" for n in range(1300)]
     assert spill.get(keys) == {f"id-{n}": n / 4 for n in range(1300)}
+
+
+def test_values_moved_to_the_file_past_the_limit_keep_the_last_one_added() -> None:
+    spill = ValueSpill(memory=3)
+    try:
+        spill.add([("a", 1.0), ("b", 2.0)])
+        spill.add([("a", 1.5), ("c", 3.0), ("d", 4.0)])  # four keys: to the file
+        spill.add([("b", 2.5)])
+        assert spill.get(["a", "b", "c", "d"]) == {"a": 1.5, "b": 2.5, "c": 3.0, "d": 4.0}
+    finally:
+        spill.close()
