@@ -26,7 +26,8 @@ calls of a full, a no-change and a 100-changed-invoices sync against Exact's flo
 Prints a table and writes ``benchmarks/results.json`` (and ``benchmarks/invoices.json``).
 
 Before anything runs, the tap's own modules are byte-compiled as pip does when it installs
-the tap (``--no-bytecode``: not; see :func:`compile_connector`); the results file notes it.
+the tap (``--no-bytecode``: their bytecode is removed instead; see :func:`compile_connector`);
+the results file notes which.
 """
 
 from __future__ import annotations
@@ -183,6 +184,14 @@ def compile_connector() -> None:
     written beforehand (``__pycache__``, ignored by git)."""
     for package in CONNECTOR_PACKAGES:
         compileall.compile_dir(str(ROOT / package), quiet=1)
+
+
+def drop_bytecode() -> None:
+    """``--no-bytecode``: the tap's modules without bytecode, so that, where the environment
+    sets ``PYTHONDONTWRITEBYTECODE``, each tap process compiles them from source."""
+    for package in CONNECTOR_PACKAGES:
+        for cache in (ROOT / package).rglob("__pycache__"):
+            shutil.rmtree(cache, ignore_errors=True)
 
 
 def tap_config(sandbox: Sandbox, work: Path) -> Path:
@@ -501,10 +510,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure the tap's CPU and the json.dumps floor this many times "
                         "each, taking turns, and keep the least of each (a busy machine)")
     parser.add_argument("--no-bytecode", action="store_true",
-                        help="do not byte-compile the tap's modules first (compile_connector)")
+                        help="remove the tap's bytecode instead of writing it first")
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
-    if not args.no_bytecode:
+    if args.no_bytecode:
+        drop_bytecode()
+    else:
         compile_connector()
     report = Report(machine={**machine(), "tap_bytecode_compiled": not args.no_bytecode,
                              "PYTHONDONTWRITEBYTECODE": os.environ.get(
