@@ -85,8 +85,8 @@ def _cell(key: str, value: Any) -> tuple[str, Any, str | None]:
 
 
 MEMORY_VALUES = 25_000
-"""Values a :class:`ValueSpill` keeps in memory before it moves them to its file (about
-4 MB of item prices: most catalogs stay in memory, a large one costs no more)."""
+"""Values a :class:`ValueSpill` keeps in memory before it moves them to its file
+(a few MB of item prices: most catalogs stay in memory, a large one costs no more)."""
 
 
 class ValueSpill:
