@@ -4,7 +4,8 @@ Exact's sync endpoint for items has no ``StandardSalesPrice``; ``logistics/Items
 ``bulk/Logistics/Items`` have it. So each sync page's items get their price from
 ``bulk/Logistics/Items``: looked up by ID (many ids a call) when the page holds few items,
 or, from the first page that would need more than :data:`LOOKUP_CALLS` look-ups (a first
-sync), read once for every item (1000 a page, kept in a temporary file).
+sync), read once for every item (1000 a page, kept in memory, or in a temporary file for a
+large catalog: :class:`~exact_online_core.invoice_log.ValueSpill`).
 """
 
 from __future__ import annotations
