@@ -6,7 +6,8 @@ on demand, and keeps every row in a temporary SQLite file (never all in memory):
 that asks first reads Exact, the other reads the same pages from the file. The invoice
 stream also looks rows up by invoice there, to join an invoice's header row with line rows
 that came on other pages. :class:`RowSpill` is the same kind of file for any keyed rows
-(the receivables of a first sync).
+(the receivables of a first sync), :class:`ValueSpill` for one value a key (item prices,
+in memory while they are few).
 """
 
 from __future__ import annotations
@@ -72,6 +73,74 @@ class RowSpill:
     def close(self) -> None:
         self._db.close()
         self._dir.cleanup()
+
+
+def _cell(key: str, value: Any) -> tuple[str, Any, str | None]:
+    """A number or null as SQLite's own value; anything else (text, true, objects) as JSON,
+    so that it reads back as the same Python value (SQLite would give true back as 1)."""
+    kind = value.__class__
+    if value is None or kind is float or (kind is int and -(2**63) <= value < 2**63):
+        return key, value, None
+    return key, None, json.dumps(value)
+
+
+MEMORY_VALUES = 25_000
+"""Values a :class:`ValueSpill` keeps in memory before it moves them to its file
+(a few MB of item prices: most catalogs stay in memory, a large one costs no more)."""
+
+
+class ValueSpill:
+    """One value by key, the last one added winning (the items' prices of a first sync): in
+    memory up to ``memory`` keys, then in a temporary SQLite file, numbers there without a
+    JSON text per row."""
+
+    def __init__(self, memory: int = MEMORY_VALUES) -> None:
+        self._memory = memory
+        self._values: dict[str, Any] | None = {}
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self._db: sqlite3.Connection | None = None
+
+    def add(self, items: Iterable[tuple[str, Any]]) -> None:
+        if self._values is not None:
+            self._values.update(items)
+            if len(self._values) <= self._memory:
+                return
+            items, self._values = list(self._values.items()), None
+        _insert(self._file(), "INSERT INTO rows VALUES (?, ?, ?)",
+                (_cell(key, value) for key, value in items))
+
+    def _file(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="exact-spill-")
+            self._db = _connect(self._dir.name)
+            self._db.execute("CREATE TABLE rows (key TEXT, value, json TEXT)")
+            self._db.execute("CREATE INDEX rows_key ON rows (key)")
+        return self._db
+
+    def get(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The value of each key that was added (keys never added are left out)."""
+        if self._values is not None:
+            values = self._values
+            return {key: values[key] for key in keys if key in values}
+        db = self._file()
+        out: dict[str, Any] = {}
+        for start in range(0, len(keys), _IN_CHUNK):
+            chunk = list(keys[start:start + _IN_CHUNK])
+            marks = ",".join("?" * len(chunk))
+            for key, value, text in db.execute(
+                    f"SELECT key, value, json FROM rows WHERE key IN ({marks}) ORDER BY rowid",
+                    chunk):
+                out[key] = value if text is None else json.loads(text)
+        return out
+
+    def close(self) -> None:
+        self._values = None
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
 
 
 class SyncLog:

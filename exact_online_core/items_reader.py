@@ -4,7 +4,8 @@ Exact's sync endpoint for items has no ``StandardSalesPrice``; ``logistics/Items
 ``bulk/Logistics/Items`` have it. So each sync page's items get their price from
 ``bulk/Logistics/Items``: looked up by ID (many ids a call) when the page holds few items,
 or, from the first page that would need more than :data:`LOOKUP_CALLS` look-ups (a first
-sync), read once for every item (1000 a page, kept in a temporary file).
+sync), read once for every item (1000 a page, kept in memory, or in a temporary file for a
+large catalog: :class:`~exact_online_core.invoice_log.ValueSpill`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from exact_online_core import odata
-from exact_online_core.invoice_log import RowSpill
+from exact_online_core.invoice_log import ValueSpill
 from exact_online_core.mappings import ACCOUNTING_INVOICE_ITEM, TIMESTAMP_PROPERTY
 from exact_online_core.readers import (
     ReadContext,
@@ -39,7 +40,7 @@ class ItemPrices:
 
     def __init__(self, ctx: ReadContext) -> None:
         self.ctx = ctx
-        self._all: RowSpill | None = None
+        self._all: ValueSpill | None = None
 
     def of(self, ids: Sequence[str]) -> dict[str, Any]:
         keys = [_key(i) for i in ids]
@@ -47,10 +48,10 @@ class ItemPrices:
             filters = list(key_batches("ID", keys))
             if len(filters) <= LOOKUP_CALLS:
                 return self._read(filters)
-            self._all = RowSpill()
+            self._all = ValueSpill()
             for page in self.ctx.pages(BULK_ITEMS, odata.build_params(select=["ID", PRICE])):
-                self._all.add((_key(r["ID"]), {PRICE: r.get(PRICE)}) for r in page.rows)
-        return {k: rows[-1][PRICE] for k, rows in self._all.get(keys).items()}
+                self._all.add((_key(r["ID"]), r.get(PRICE)) for r in page.rows)
+        return self._all.get(keys)
 
     def _read(self, filters: Sequence[odata.Expr]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -79,13 +80,16 @@ def read_items(
     bookmark = timestamp_since(since)
     params = odata.build_params(select=select, filter=timestamp_filter(bookmark))
     try:
+        read = None  # the row reader, made at the first row (as ctx.unify would)
         for page in ctx.pages(model.read_path, params):
             found = prices.of([str(r["ID"]) for r in page.rows]) if prices else {}
             records = []
             for row in page.rows:
                 if prices is not None:
-                    row = {**row, PRICE: found.get(_key(row["ID"]))}
-                record = ctx.unify(model, row)
+                    row[PRICE] = found.get(_key(row["ID"]))  # the page's own row, read once
+                if read is None:
+                    read = ctx.reader(model)
+                record = read(row)
                 bookmark = max(bookmark, record[TIMESTAMP_PROPERTY] or 0)
                 records.append(trim(record, properties, (TIMESTAMP_PROPERTY,)))
             yield RecordPage(records, bookmark, {})

@@ -15,6 +15,7 @@ import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from exact_online_core.errors import ConfigError, ValidationError
@@ -52,12 +53,19 @@ LEFT_OUT = frozenset({"Division"})
 """Not in a stream's default ``$select``: every record carries ``division`` already."""
 
 
+@cache
 def snake_case(name: str) -> str:
     """The one naming rule: ``GLAccountCode`` → ``gl_account_code``, ``ID`` → ``id``,
-    ``TransactionLines`` → ``transaction_lines``, ``VATAmountFC`` → ``vat_amount_fc``."""
-    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    ``TransactionLines`` → ``transaction_lines``, ``VATAmountFC`` → ``vat_amount_fc``.
+    Cached: the pack's thousand property names are renamed several times at each start."""
+    text = _ACRONYM_WORD.sub(r"\1_\2", name)
+    text = _WORD_START.sub(r"\1_\2", text)
+    return _NOT_ALNUM.sub("_", text.lower()).strip("_")
+
+
+_ACRONYM_WORD = re.compile(r"([A-Z]+)([A-Z][a-z])")
+_WORD_START = re.compile(r"([a-z0-9])([A-Z])")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
 def closest(word: str, choices: list[str], n: int = 3) -> list[str]:

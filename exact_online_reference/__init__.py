@@ -141,6 +141,11 @@ class Reference:
         return cached
 
 
+_METHODS = frozenset(METHODS)
+_METHOD_SETS: dict[tuple[object, ...], frozenset[str]] = {}
+"""Each list of methods seen, as its (shared) frozenset: ten thousand properties, a few lists."""
+
+
 def _property(raw: Mapping[str, object], where: str) -> Property:
     name = raw.get("name")
     if not isinstance(name, str) or not name:
@@ -149,11 +154,17 @@ def _property(raw: Mapping[str, object], where: str) -> Property:
     if ptype is not None and ptype not in EDM_TYPES:
         raise ValueError(f"{where}.{name}: unknown Edm type {ptype!r}")
     methods = raw.get("methods") or ()
-    if not isinstance(methods, list) or not set(methods) <= set(METHODS):
+    if not isinstance(methods, list):
         raise ValueError(f"{where}.{name}: methods must be a list of {METHODS}")
+    allowed = _METHOD_SETS.get(tuple(methods))
+    if allowed is None:
+        allowed = frozenset(methods)
+        if not allowed <= _METHODS:
+            raise ValueError(f"{where}.{name}: methods must be a list of {METHODS}")
+        _METHOD_SETS[tuple(methods)] = allowed
     of = raw.get("of")
     return Property(name=name, type=ptype,  # type: ignore[arg-type]
-                    methods=frozenset(methods), key=bool(raw.get("key")),
+                    methods=allowed, key=bool(raw.get("key")),
                     required=bool(raw.get("required")), of=of if isinstance(of, str) else None)
 
 

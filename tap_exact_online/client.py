@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from singer_sdk import Stream, singerlib
+from singer_sdk import Stream, metrics, singerlib
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.helpers.types import Context
 from typing_extensions import override
@@ -77,10 +77,18 @@ class ExactStream(Stream):
             return  # refused by Exact and skip_unauthorized_streams is set
         rows, logged = 0, -1
         tap = self.exact_tap
+        direct = self._direct_writes
+        partition = self._get_state_partition_context(context) if direct else None
+        writing = False  # an error writing stdout is not the source's: no STATE after it
         try:
             for page in pages:
                 tap.page_open = True  # a SIGTERM now stops after the checkpoint
-                yield from page.records
+                if direct:
+                    writing = True
+                    self._write_records(page.records, partition)
+                    writing = False
+                else:
+                    yield from page.records
                 self.checkpoint(context, page.bookmark, {**page.state, **self.deletions_start(
                     division)}, len(page.records))
                 tap.page_open = False
@@ -91,14 +99,22 @@ class ExactStream(Stream):
                     logged = rows
             if self.deletes:
                 tap.page_open = True
-                yield from self.deleted_records(context, division)
+                if direct:
+                    deleted = list(self.exact_tap.deletion_feed.for_stream(self.name, division))
+                    writing = True
+                    self._write_records(deleted, partition)
+                    writing = False
+                    self._deletions_checkpoint(context, division, len(deleted))
+                else:
+                    yield from self.deleted_records(context, division)
                 tap.page_open = False
                 tap.stop_if_requested()
         except DailyLimitExceededError as exc:
             self.write_state_now()
             self.exact_tap.daily_limit_reached(self.name, division, exc)
         except Exception:
-            self.write_state_now()
+            if not writing:
+                self.write_state_now()
             raise
 
     def log_progress(self, division: int, rows: int) -> None:
@@ -139,12 +155,14 @@ class ExactStream(Stream):
         return {} if start is None else {DELETED_SINCE: start}
 
     def deleted_records(self, context: Context | None, division: int) -> Iterable[dict[str, Any]]:
-        feed = self.exact_tap.deletion_feed
         records = 0
-        for record in feed.for_stream(self.name, division):
+        for record in self.exact_tap.deletion_feed.for_stream(self.name, division):
             records += 1
             yield record
-        bookmark = feed.bookmark(division)
+        self._deletions_checkpoint(context, division, records)
+
+    def _deletions_checkpoint(self, context: Context | None, division: int, records: int) -> None:
+        bookmark = self.exact_tap.deletion_feed.bookmark(division)
         if bookmark is not None:
             self.checkpoint(context, None, {DELETED_SINCE: bookmark}, records)
 
@@ -219,6 +237,62 @@ class ExactStream(Stream):
         writer = self._tap.message_writer
         assert isinstance(writer, SingerOutput)
         writer.write_record(self.name, record, self._stream_version)
+        self.state_manager.is_flushed = False
+
+    @cached_property
+    def _direct_writes(self) -> bool:
+        """Pages are written here, a page at a time, instead of record by record through the
+        SDK's loop (``_sync_records``), where that loop would do nothing else to them: plain
+        records (above), no batch files, no dry-run record limit, no child streams, the
+        SDK's own ``post_process``. What it still does is done here alike: the partition's
+        keys, the record count, and its STATE offer after every ``STATE_MSG_FREQUENCY``
+        records of the stream's sync (:meth:`_write_records`)."""
+        return (
+            self._plain_records
+            and not self.batch_mode
+            and self.selected
+            and self.ABORT_AT_RECORD_COUNT is None
+            and not self.child_streams
+            and type(self).post_process is Stream.post_process
+        )
+
+    _records_counter: metrics.Counter | None = None
+    _records_written = 0
+
+    @override
+    def get_record_counter(
+        self, *, endpoint: str | None = None,
+        log_interval: float = metrics.DEFAULT_LOG_INTERVAL,
+    ) -> metrics.Counter:
+        """The SDK asks once as a stream's sync starts: the pages written here count there."""
+        counter = super().get_record_counter(endpoint=endpoint, log_interval=log_interval)
+        self._records_counter = counter
+        self._records_written = 0
+        return counter
+
+    def _write_records(self, records: list[dict[str, Any]], partition: Context | None) -> None:
+        """RECORD messages for ``records``, as the SDK's loop would write them one by one."""
+        if not records:
+            return
+        for key, value in (partition or {}).items():
+            for record in records:
+                if key not in record:
+                    record[key] = value
+        writer = self._tap.message_writer
+        assert isinstance(writer, SingerOutput)
+        every = self.STATE_MSG_FREQUENCY
+        start, written = 0, self._records_written
+        while start < len(records):
+            # the SDK offers a STATE right after the record that makes the count a multiple
+            end = min(len(records), start + every - written % every)
+            writer.write_records(self.name, records[start:end], self._stream_version)
+            written += end - start
+            self._records_written = written
+            if self._records_counter is not None:
+                self._records_counter.increment(end - start)
+            if written % every == 0:
+                self._write_state_message()
+            start = end
         self.state_manager.is_flushed = False
 
     @override

@@ -52,6 +52,25 @@ class SingerOutput(MsgSpecWriter):
         sys.stdout.buffer.write(line)
 
 
+    def write_records(
+        self, stream: str, records: list[dict[str, Any]], version: int | None,
+    ) -> None:
+        """RECORD messages for ``records`` (the same lines :meth:`write_record` writes),
+        encoded together in one call and written in one piece."""
+        messages: list[dict[str, Any]] = []
+        append = messages.append
+        now = datetime.now
+        if version is None:
+            for record in records:
+                append({"type": "RECORD", "stream": stream, "record": record,
+                        "time_extracted": now(UTC)})
+        else:
+            for record in records:
+                append({"type": "RECORD", "stream": stream, "record": record,
+                        "version": version, "time_extracted": now(UTC)})
+        sys.stdout.buffer.write(encoder.encode_lines(messages))
+
+
 def plain_records(stream: Stream) -> bool:
     """The SDK's per-record steps would leave this stream's records exactly as they are."""
     maps = stream.stream_maps

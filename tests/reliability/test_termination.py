@@ -37,7 +37,7 @@ def sandbox() -> Iterator[Sandbox]:
 def signal_at_record(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int, int], None]]:
     """Make the tap send itself ``signum`` while it writes its ``count``-th record."""
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
-    write_record = SingerOutput.write_record
+    write_record, write_records = SingerOutput.write_record, SingerOutput.write_records
 
     def arm(count: int, signum: int) -> None:
         written = 0
@@ -49,7 +49,21 @@ def signal_at_record(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[int,
             if written == count:
                 os.kill(os.getpid(), signum)
 
+        def counting_page(self: SingerOutput, stream: str, records: list[dict[str, Any]],
+                          version: int | None) -> None:
+            # a page written in one piece: the signal comes right after its count-th record
+            nonlocal written
+            cut = count - written
+            if 0 < cut <= len(records):
+                write_records(self, stream, records[:cut], version)
+                os.kill(os.getpid(), signum)
+                write_records(self, stream, records[cut:], version)
+            else:
+                write_records(self, stream, records, version)
+            written += len(records)
+
         monkeypatch.setattr(SingerOutput, "write_record", counting)
+        monkeypatch.setattr(SingerOutput, "write_records", counting_page)
 
     yield arm
     for signum, handler in handlers.items():
