@@ -35,9 +35,10 @@ def test_an_empty_name_gives_none() -> None:
     assert deleted_type(" / ") is None
 
 
-def test_a_code_covers_entity_sets_of_another_name() -> None:
-    assert (deleted_type("SalesItemPrices"), deleted_type("documents/DocumentAttachments")) \
-        == (8, 4)
+@pytest.mark.parametrize(("endpoint", "code"), [("sync/Logistics/SalesItemPrices", 8),
+                                                ("documents/DocumentAttachments", 4)])
+def test_a_code_covers_an_entity_set_of_another_name(endpoint: str, code: int) -> None:
+    assert deleted_type(endpoint) == code
 
 
 @pytest.mark.parametrize(("endpoint", "code"), [("crm/Quotations", 34),
@@ -47,7 +48,8 @@ def test_a_header_entity_set_is_logged_under_its_headers_code(endpoint: str, cod
 
 
 def test_a_deprecated_code_covers_no_entity_set() -> None:
-    assert covered_by(12) is not None and covered_by(12).entity_sets == ()  # type: ignore[union-attr]
+    entry = covered_by(12)
+    assert entry is not None and entry.name == "SalesOrders" and entry.entity_sets == ()
 
 
 def test_a_service_qualified_entity_set_is_found_through_its_service_only() -> None:
