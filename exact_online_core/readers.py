@@ -24,6 +24,7 @@ from exact_online_core.mappings import (
 from exact_online_core.mappings.converters import READERS, parse_rfc3339
 from exact_online_core.reference_schema import nested_endpoint
 from exact_online_reference import Endpoint, Property
+from exact_online_reference.deleted import deleted_type
 
 BATCH = 25
 """Keys per ``(K eq guid'…') or …`` filter: keeps the query string well under 2 KB."""
@@ -502,23 +503,7 @@ def read_deletions(
         yield DeletionPage(records, bookmark)
 
 
-DELETED_TYPES: Mapping[str, int] = {
-    "accounts": 2, "addresses": 3, "contacts": 5, "documents": 6, "glaccounts": 7,
-    "items": 9, "paymentterms": 10, "salesinvoices": 13, "timecosttransactions": 14,
-    "transactionlines": 1, "salesitemprices": 8,
-    "stockpositions": 15, "goodsdeliveries": 16, "goodsdeliverylines": 17,
-    "glclassifications": 18, "itemwarehouses": 19, "storagelocationstockpositions": 20,
-    "projects": 21, "purchaseorders": 22, "subscriptions": 23, "subscriptionlines": 24,
-    "projectwbs": 25, "projectplanning": 26, "serialbatchnumbers": 28,
-    "stockserialbatchnumbers": 29, "salesorderheaders": 32, "salesorderlines": 33,
-    "quotationheaders": 34, "quotationlines": 35, "shoporders": 36,
-    "shopordermaterialplans": 37, "shoporderroutingstepplans": 38, "schedules": 39,
-    "scheduleentries": 40, "itemstoragelocations": 41, "employees": 42, "employments": 43,
-}
-"""sync/Deleted EntityType per sync endpoint (its last segment, lowercase): Exact's table."""
-
-
 def custom_deleted_type(stream: CustomStream) -> int | None:
-    """The EntityType of a custom stream's deletions: its entity's (the endpoint's last
-    segment, on a ``sync/``, ``bulk/`` or plain endpoint alike), when sync/Deleted logs it."""
-    return DELETED_TYPES.get(stream.endpoint.strip("/").split("/")[-1].lower())
+    """The EntityType of a custom stream's deletions: its entity's (Exact's table, by entity
+    set, on a ``sync/``, ``bulk/`` or plain endpoint alike), when sync/Deleted logs it."""
+    return deleted_type(stream.endpoint)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from exact_online_reference.deleted import deleted_type
 from exact_online_reference.recorded import served, served_paths
 
 from .schema import (
@@ -35,14 +36,19 @@ __all__ = ["ENTITIES", "SERVER_FIELDS", "EntityDef", "FieldType", "Mode", "Resol
 
 @dataclass(frozen=True)
 class Spec:
-    """An entity with sandbox behaviour: its endpoints and the attributes its rules need."""
+    """An entity with sandbox behaviour: its endpoints and the attributes its rules need.
+
+    ``deletions``: deleting a row logs it in ``sync/Deleted`` under Exact's EntityType for the
+    entity (:func:`exact_online_reference.deleted.deleted_type`). A generic entity logs its
+    deletions when it has a sync endpoint and Exact's table has a code for it.
+    """
 
     name: str
     plain: str | None
     sync: str | None = None
     bulk: str | None = None
     scope: str | None = None
-    deleted_type: int | None = None
+    deletions: bool = False
     webhook_topic: str | None = None
     division_scoped: bool = True
     storage: str | None = None
@@ -61,17 +67,17 @@ SPECS: tuple[Spec, ...] = (
     Spec("HrmDivisions", "hrm/Divisions", division_scoped=False,
          scope="organization.administration"),
     Spec("Users", "users/Users", division_scoped=False),
-    Spec("Accounts", "crm/Accounts", "sync/CRM/Accounts", "bulk/CRM/Accounts", deleted_type=2,
+    Spec("Accounts", "crm/Accounts", "sync/CRM/Accounts", "bulk/CRM/Accounts", deletions=True,
          webhook_topic="Accounts"),
     # FirstName and LastName are both flagged required; Exact's page says "Provide at least
     # first name or last name to create a new contact".
-    Spec("Contacts", "crm/Contacts", "sync/CRM/Contacts", "bulk/CRM/Contacts", deleted_type=5,
+    Spec("Contacts", "crm/Contacts", "sync/CRM/Contacts", "bulk/CRM/Contacts", deletions=True,
          webhook_topic="Contacts", parent_field="Account",
          one_of=(("FirstName", "LastName"),)),
     Spec("Items", "logistics/Items", "sync/Logistics/Items", "bulk/Logistics/Items",
-         deleted_type=9, webhook_topic="Items"),
+         deletions=True, webhook_topic="Items"),
     Spec("SalesInvoices", "salesinvoice/SalesInvoices", None, "bulk/SalesInvoice/SalesInvoices",
-         deleted_type=13, webhook_topic="SalesInvoices"),
+         deletions=True, webhook_topic="SalesInvoices"),
     Spec("SalesInvoiceLines", "salesinvoice/SalesInvoiceLines", None,
          "bulk/SalesInvoice/SalesInvoiceLines", parent_field="InvoiceID",
          derived=frozenset({"GLAccount", "InvoiceID"})),
@@ -81,15 +87,15 @@ SPECS: tuple[Spec, ...] = (
     Spec("Receivables", "cashflow/Receivables", None, "bulk/Cashflow/Receivables",
          scope="financial.receivables", parent_field="TransactionEntryID"),
     Spec("ReceivablesList", "read/financial/ReceivablesList", parent_field="Id"),
-    Spec("Projects", "project/Projects", "sync/Project/Projects", deleted_type=21),
+    Spec("Projects", "project/Projects", "sync/Project/Projects", deletions=True),
     Spec("WebhookSubscriptions", "webhooks/WebhookSubscriptions", defaults={"IsInstant": False}),
     Spec("Deleted", None, "sync/Deleted", scope="organization.administration"),
     Spec("TransactionLines", "financialtransaction/TransactionLines",
          "sync/Financial/TransactionLines", "bulk/Financial/TransactionLines",
-         scope="financial.accounting", deleted_type=1, parent_field="EntryID"),
+         scope="financial.accounting", deletions=True, parent_field="EntryID"),
     # one row per purchase order line, the order's fields copied onto it
     Spec("SyncPurchaseOrders", None, "sync/PurchaseOrder/PurchaseOrders", key="ID",
-         scope="purchase.orders", deleted_type=22, parent_field="PurchaseOrderID"),
+         scope="purchase.orders", deletions=True, parent_field="PurchaseOrderID"),
 )
 
 GROUPED: dict[str, str] = {
@@ -97,33 +103,6 @@ GROUPED: dict[str, str] = {
     "sync/SalesOrder/SalesOrderHeaders": "salesorder/SalesOrders",
 }
 """``bulk/``/``sync/`` endpoints whose plain twin has another name."""
-
-DELETED_TYPES: dict[str, int] = {
-    "financialtransaction/TransactionLines": 1, "crm/Addresses": 3, "documents/Documents": 6,
-    "financial/GLAccounts": 7, "logistics/SalesItemPrices": 8, "sync/Cashflow/PaymentTerms": 10,
-    "crm/Quotations": 34, "crm/QuotationLines": 35, "salesorder/SalesOrders": 32,
-    "salesorder/SalesOrderLines": 33, "salesorder/GoodsDeliveries": 16,
-    "salesorder/GoodsDeliveryLines": 17, "financial/GLClassifications": 18,
-    "inventory/ItemWarehouses": 19, "sync/Inventory/StorageLocationStockPositions": 20,
-"subscription/Subscriptions": 23,
-    "subscription/SubscriptionLines": 24, "bulk/Project/ProjectWBS": 25,
-    "project/ProjectPlanning": 26, "hrm/LeaveAbsenceHoursByDay": 27,
-    "sync/Inventory/SerialBatchNumbers": 28, "sync/Inventory/StockSerialBatchNumbers": 29,
-    "manufacturing/ShopOrders": 36, "manufacturing/ShopOrderMaterialPlans": 37,
-    "manufacturing/ShopOrderRoutingStepPlans": 38, "hrm/Schedules": 39,
-    "sync/HRM/ScheduleEntries": 40, "sync/Inventory/ItemStorageLocations": 41,
-    "payroll/Employees": 42, "payroll/Employments": 43, "payroll/EmploymentContracts": 44,
-    "payroll/EmploymentOrganizations": 45, "sync/Payroll/EmploymentCLAs": 46,
-    "payroll/EmploymentSalaries": 47, "sync/Payroll/BankAccounts": 48,
-    "payroll/EmploymentTaxAuthoritiesGeneral": 49,
-    "sync/Manufacturing/ShopOrderPurchasePlanning": 50,
-    "sync/Manufacturing/ShopOrderSubOrders": 51, "manufacturing/BillOfMaterialMaterials": 54,
-    "manufacturing/BillOfMaterialVersions": 55, "sync/Inventory/StockPositions": 15,
-    "sync/Project/TimeCostTransactions": 14, "logistics/SupplierItem": 8,
-    "documents/DocumentAttachments": 4,
-}
-"""``sync/Deleted`` EntityType of the generic entities that have a sync endpoint."""
-
 
 def _mode(path: str) -> Mode:
     head = path.split("/", 1)[0].lower()
@@ -161,12 +140,10 @@ def _entity(name: str, views: dict[Mode, View], spec: Spec | None) -> EntityDef:
     main = views.get("plain") or views.get("bulk") or next(iter(views.values()))
     sync = views.get("sync")
     scope = (spec.scope if spec and spec.scope else None) or scope_for(main.path)
-    deleted = spec.deleted_type if spec else None
-    if spec is None:
-        deleted = next((DELETED_TYPES[v.path] for v in views.values() if v.path in DELETED_TYPES),
-                       None)
-        if sync is None:
-            deleted = None
+    deleted = None
+    if (spec.deletions if spec else sync is not None):
+        deleted = next((code for v in views.values()
+                        if (code := deleted_type(v.path)) is not None), None)
     return EntityDef(
         name=name, key=key, key_type=key_type, keys=keys, views=views, scope=scope,
         type_name=type_name_for(main.path),
