@@ -164,6 +164,7 @@ def test_sandbox_killed_and_restarted_mid_sync_ends_with_exactly_its_data(
                                         text=True)
                 assert proc.stdout is not None
                 messages: list[dict[str, Any]] = []
+                records = 0
                 with open(out_dir / f"tap-{attempt}.stdout", "w") as copy:
                     for line in proc.stdout:
                         copy.write(line)
@@ -171,7 +172,7 @@ def test_sandbox_killed_and_restarted_mid_sync_ends_with_exactly_its_data(
                         messages.append(message)
                         if message["type"] == "STATE":
                             state = message["value"]
-                        records = sum(m["type"] == "RECORD" for m in messages)
+                        records += message["type"] == "RECORD"
                         if not restarted and records >= INJECT_AFTER:
                             sandbox.kill()
                             time.sleep(1.0)
