@@ -1,5 +1,9 @@
 """Faults injected in the middle of a sync: the run ends with exactly the sandbox's data, or
-stops with a clear error and resumes from its STATE to exactly the sandbox's data."""
+stops with a clear error and resumes from its STATE to exactly the sandbox's data.
+
+The fault tests only read the sandbox: they share one seeded sandbox and the records of one
+fault-free sync of it (the data every faulted run must end with); each test takes tokens of
+its own and leaves no fault behind."""
 
 from __future__ import annotations
 
@@ -19,8 +23,10 @@ from exact_online_sandbox.server import Sandbox
 from .conftest import (
     TAP,
     SandboxClock,
+    Secrets,
     TapOutput,
     by_key,
+    connector_settings,
     discover,
     tap_in_process,
     write_json,
@@ -46,11 +52,38 @@ FAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.fixture
-def scaled_sandbox() -> Iterator[Sandbox]:
+@pytest.fixture(scope="module")
+def shared_sandbox() -> Iterator[Sandbox]:
     with Sandbox(seed=42, size=SIZE, scale=SCALE) as sb:
         sb.set_limits(minutely=100000, daily=1000000, token_daily=100000)
         yield sb
+
+
+@pytest.fixture
+def scaled_sandbox(shared_sandbox: Sandbox) -> Iterator[Sandbox]:
+    """The module's sandbox, its faults cleared after the test (one that is absorbed stays
+    listed, spent)."""
+    yield shared_sandbox
+    shared_sandbox.clear_faults()
+
+
+@pytest.fixture(scope="module")
+def expected(shared_sandbox: Sandbox, artifacts: Path, secrets: Secrets,
+             tmp_path_factory: pytest.TempPathFactory
+             ) -> dict[str, dict[tuple[int, str], dict[str, Any]]]:
+    """What a target holds after a fault-free sync: every row of the sandbox, each once."""
+    config = connector_settings(shared_sandbox, tmp_path_factory.mktemp("faults-baseline"),
+                                timeout=1, max_retries=MAX_RETRIES)
+    secrets.values.add(config["refresh_token"])
+    out = artifacts / "faults-baseline"
+    out.mkdir(exist_ok=True)
+    baseline = tap_in_process(config, out, SandboxClock.of(shared_sandbox),
+                              catalog=discover(config, set(STREAMS)), label="baseline")
+    secrets.add_store(Path(config["token_store"]))
+    assert baseline.error is None, baseline.error
+    records = final_records(baseline)
+    assert {s: set(r) for s, r in records.items()} == sandbox_data(shared_sandbox)
+    return records
 
 
 def sandbox_data(sandbox: Sandbox) -> dict[str, set[tuple[int, str]]]:
@@ -71,17 +104,12 @@ def comparable(records: dict[str, dict[tuple[int, str], dict[str, Any]]]) -> dic
 @pytest.mark.parametrize("fault", list(FAULTS.values()), ids=list(FAULTS))
 def test_fault_mid_sync_is_absorbed_or_stops_clearly_and_resumes_to_exactly_the_data(
     fault: dict[str, Any], scaled_sandbox: Sandbox, make_settings: Callable[..., dict[str, Any]],
-    out_dir: Path,
+    out_dir: Path, expected: dict[str, dict[tuple[int, str], dict[str, Any]]],
 ) -> None:
     sandbox = scaled_sandbox
     config = make_settings(sandbox, timeout=1, max_retries=MAX_RETRIES)
     catalog = discover(config, set(STREAMS))
-    clock = SandboxClock.of(sandbox)
-    baseline = tap_in_process(config, out_dir, clock, catalog=catalog, label="baseline")
-    assert baseline.error is None, baseline.error
-    expected = final_records(baseline)
-    assert {s: set(r) for s, r in expected.items()} == sandbox_data(sandbox)
-
+    assert sandbox.control.get("/faults")["faults"] == []
     emitted = 0
 
     def inject(message: dict[str, Any]) -> None:
@@ -136,6 +164,7 @@ def test_sandbox_killed_and_restarted_mid_sync_ends_with_exactly_its_data(
                                         text=True)
                 assert proc.stdout is not None
                 messages: list[dict[str, Any]] = []
+                records = 0
                 with open(out_dir / f"tap-{attempt}.stdout", "w") as copy:
                     for line in proc.stdout:
                         copy.write(line)
@@ -143,7 +172,7 @@ def test_sandbox_killed_and_restarted_mid_sync_ends_with_exactly_its_data(
                         messages.append(message)
                         if message["type"] == "STATE":
                             state = message["value"]
-                        records = sum(m["type"] == "RECORD" for m in messages)
+                        records += message["type"] == "RECORD"
                         if not restarted and records >= INJECT_AFTER:
                             sandbox.kill()
                             time.sleep(1.0)
