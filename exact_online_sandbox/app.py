@@ -267,7 +267,7 @@ class SandboxApp:
 
     def _rest(self, request: Request, rest: str) -> Response:
         wants_json = "application/json" in request.headers.get("Accept", "")
-        base_url = request.host_url.rstrip("/")
+        base_url = f"{request.scheme}://{request.host}"  # host_url without its IRI decoding
         self.webhooks.base_url = base_url
         extra: dict[str, str] = {}
         try:
