@@ -223,6 +223,10 @@ class SandboxApp:
                 self.calls.record(key, status)
 
     def _dispatch(self, request: Request) -> Response:
+        path = request.path
+        if path.startswith("/api/v1/") and len(path) > 8 and "//" not in path \
+                and not path.endswith("/"):  # what the map's last rule matches, without it
+            return self._rest(request, path[8:])
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             endpoint, args = adapter.match()
