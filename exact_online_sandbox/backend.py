@@ -14,7 +14,7 @@ from . import seed as seeding
 from .clock import EXACT_TZ, Clock
 from .entities import ENTITIES, EntityDef, Mode, Resolved, nav_entity, nav_link, resolve, row_key
 from .errors import ExactApiError
-from .filters import compile_filter
+from .filters import cached_filter, compile_filter
 from .paging import (
     SortKey,
     after,
@@ -325,11 +325,14 @@ class Backend:
             if mode == "sync":
                 allowed = frozenset({"Timestamp", "EntityType"} if entity.name == "Deleted"
                                     else {"Timestamp"})
-            cols = {name: "+" + col if col == unindexed else col
-                    for name, col in columns(entity).items()}
-            sql, fparams = compile_filter(text, entity.visible_fields(mode),
-                                          type_name=entity.type_for(mode),
-                                          columns=cols, allowed=allowed)
+            def compile_it() -> tuple[str, list[Any]]:
+                cols = {name: "+" + col if col == unindexed else col
+                        for name, col in columns(entity).items()}
+                return compile_filter(text, entity.visible_fields(mode),
+                                      type_name=entity.type_for(mode), columns=cols,
+                                      allowed=allowed)
+
+            sql, fparams = cached_filter(entity, mode, text, unindexed, compile_it)
             where += f" AND {sql}"
             params += fparams
         return where, params

@@ -21,7 +21,9 @@ import fnmatch
 import http
 import json
 import socket
+import sqlite3
 import struct
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -101,7 +103,7 @@ class Faults:
         return Fault(id=fault_id, remaining=clean["count"], **clean)
 
     def list(self) -> list[Fault]:
-        with self._store.transaction() as conn:
+        with self._store.reading() as conn:
             rows = conn.execute("SELECT id, spec, remaining FROM sb_faults ORDER BY id").fetchall()
         return [Fault(id=int(r[0]), remaining=int(r[2]), **json.loads(r[1])) for r in rows]
 
@@ -110,20 +112,31 @@ class Faults:
             conn.execute("DELETE FROM sb_faults")
 
     def take(self, method: str, path: str) -> Fault | None:
-        """The first rule matching this request, with one count consumed."""
-        with self._store.transaction() as conn:
+        """The first rule matching this request, with one count consumed.
+
+        Read under the store's lock first; a write transaction only when a rule matches
+        (most requests meet no fault: they cost one read, not a commit)."""
+        with self._store.reading() as conn:
             rows = conn.execute(
                 "SELECT id, spec, remaining FROM sb_faults WHERE remaining > 0 ORDER BY id"
             ).fetchall()
-            for row in rows:
-                fault = Fault(id=int(row[0]), remaining=int(row[2]) - 1, **json.loads(row[1]))
-                if fault.method and fault.method != method.upper():
-                    continue
-                if not fnmatch.fnmatchcase(path.lower(), fault.path.lower()):
-                    continue
-                conn.execute("UPDATE sb_faults SET remaining = remaining - 1 WHERE id = ?",
-                             (fault.id,))
-                return fault
+            if not rows:
+                return None
+            with self._store.transaction() as conn:
+                return self._consume(conn, rows, method, path)
+
+    @staticmethod
+    def _consume(conn: sqlite3.Connection, rows: Sequence[Any], method: str,
+                 path: str) -> Fault | None:
+        for row in rows:
+            fault = Fault(id=int(row[0]), remaining=int(row[2]) - 1, **json.loads(row[1]))
+            if fault.method and fault.method != method.upper():
+                continue
+            if not fnmatch.fnmatchcase(path.lower(), fault.path.lower()):
+                continue
+            conn.execute("UPDATE sb_faults SET remaining = remaining - 1 WHERE id = ?",
+                         (fault.id,))
+            return fault
         return None
 
 

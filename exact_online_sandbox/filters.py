@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -342,3 +342,24 @@ def compile_filter(
         raise ExactApiError(400, "This $filter parameter is not supported for this resource")
     node = _Parser(text, fields, type_name, columns or {}, allowed).parse()
     return node.sql, list(node.params)
+
+
+
+FILTER_CACHE = 256
+_COMPILED: dict[tuple[int, str, str, str | None], tuple[object, str, tuple[Any, ...]]] = {}
+
+
+def cached_filter(owner: object, mode: str, text: str, unindexed: str | None,
+                  compile_it: Callable[[], tuple[str, list[Any]]]) -> tuple[str, tuple[Any, ...]]:
+    """``compile_it()`` once per (entity ``owner``, mode, text, unindexed column): every page
+    of a sync repeats its ``$filter``, and compiling it cost more than a short page's own
+    query. Errors are not kept (each bad request raises its own)."""
+    key = (id(owner), mode, text, unindexed)
+    hit = _COMPILED.get(key)
+    if hit is not None and hit[0] is owner:
+        return hit[1], hit[2]
+    sql, params = compile_it()
+    if len(_COMPILED) >= FILTER_CACHE:
+        _COMPILED.clear()
+    _COMPILED[key] = (owner, sql, tuple(params))
+    return sql, tuple(params)

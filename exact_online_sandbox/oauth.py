@@ -196,7 +196,7 @@ class OAuth:
             )
 
     def app(self, client_id: str) -> App | None:
-        with self._store.transaction() as conn:
+        with self._store.reading() as conn:
             row = conn.execute(
                 "SELECT client_id, client_secret, redirect_uri, webhook_secret, scopes "
                 "FROM sb_apps WHERE client_id = ?", (client_id,)).fetchone()

@@ -77,7 +77,7 @@ class RateLimiter:
         store.ensure_schema(_SCHEMA)
 
     def limits(self) -> Limits:
-        with self._store.transaction() as conn:
+        with self._store.reading() as conn:
             row = conn.execute("SELECT minutely, daily, token_daily FROM sb_limits").fetchone()
         if row is None:
             return Limits()
@@ -116,10 +116,10 @@ class RateLimiter:
 
     def hit(self, client_id: str, division: int) -> Decision:
         """Count one call; refuse it (not counted) when a window is exhausted."""
-        limits = self.limits()
         now = self._clock.now()
         minute, day = minute_start(now), day_start(now)
-        with self._store.transaction() as conn:
+        with self._store.reading() as conn:  # the lock held from the read to the write
+            limits = self.limits()
             row = conn.execute(
                 "SELECT minute_start, minute_count, day_start, day_count FROM sb_rate "
                 "WHERE client_id = ? AND division = ?",
@@ -133,10 +133,11 @@ class RateLimiter:
                 return Decision(False, "minutely", minutely_headers(limits.minutely, 0, now))
             minute_count += 1
             day_count += 1
-            conn.execute(
-                "INSERT OR REPLACE INTO sb_rate VALUES (?, ?, ?, ?, ?, ?)",
-                (client_id, division, minute, minute_count, day, day_count),
-            )
+            with self._store.transaction() as conn:
+                conn.execute(
+                    "INSERT OR REPLACE INTO sb_rate VALUES (?, ?, ?, ?, ?, ?)",
+                    (client_id, division, minute, minute_count, day, day_count),
+                )
         headers = minutely_headers(limits.minutely, limits.minutely - minute_count, now)
         headers.update(daily_headers(limits.daily, limits.daily - day_count, now))
         return Decision(True, None, headers)
