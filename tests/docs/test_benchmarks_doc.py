@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from doc_tables import table_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
@@ -18,18 +19,6 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 RESULTS: dict[str, Any] = json.loads((ROOT / "benchmarks" / "results.json").read_text())
 SIZES = {run["rows"]: run for run in RESULTS["sizes"]}
 RELIABILITY = ROOT / "tests" / "reliability"
-
-
-def table_rows(text: str, header_start: str) -> list[list[str]]:
-    """The cells of the markdown table whose header row starts with ``header_start``."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
-    rows = []
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip() for cell in line.strip("|").split("|")])
-    return rows
 
 
 def thousands(value: float) -> str:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from doc_tables import table_rows
+
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
 HEADER = "| run | rows | tap CPU seconds | tap records/s (CPU) |"
@@ -17,17 +19,6 @@ RUNS = (("first, bytecode", "results-tap-cpu-first.json", True),
 def results(name: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((ROOT / "benchmarks" / name).read_text())
     return data
-
-
-def table_rows(text: str, header_start: str) -> list[list[str]]:
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
-    rows = []
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip() for cell in line.strip("|").split("|")])
-    return rows
 
 
 def test_tap_cpu_table_is_the_three_results_files() -> None:

@@ -13,29 +13,18 @@ from typing import Any
 
 import pytest
 import requests
+from rendering import BASE, DIVISION, dumps, every_entity_backend
 
 from exact_online_sandbox.backend import Backend, Query
-from exact_online_sandbox.clock import Clock
 from exact_online_sandbox.entities import ENTITIES, EntityDef, Mode, resolve
 from exact_online_sandbox.pages import collection_json, rows_json
 from exact_online_sandbox.responses import collection_body, render_row
 from exact_online_sandbox.server import Sandbox
-from exact_online_sandbox.store import Store
-
-BASE = "http://127.0.0.1:8765"
-DIVISION = 100001
-
-
-def dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @pytest.fixture(scope="module")
 def backend() -> Iterator[Backend]:
-    """Every entity seeded (3 rows of each generic one, the special names among accounts)."""
-    store = Store(None)
-    yield Backend(store, Clock(1.0), seed=42, size={"generic": 3, "accounts": 40})
-    store.close()
+    yield from every_entity_backend()
 
 
 def readable() -> list[tuple[EntityDef, Mode]]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import requests
+from rendering import BASE, DIVISION, dumps, every_entity_backend
 
 from exact_online_sandbox.backend import Backend, Query
 from exact_online_sandbox.clock import Clock
@@ -25,20 +26,10 @@ from exact_online_sandbox.server import Sandbox
 from exact_online_sandbox.sqlrows import MAX_PROPERTIES, row_sql, uri_opening
 from exact_online_sandbox.store import Store
 
-BASE = "http://127.0.0.1:8765"
-DIVISION = 100001
-
-
-def dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-
 
 @pytest.fixture(scope="module")
 def backend() -> Iterator[Backend]:
-    """Every entity seeded (3 rows of each generic one, the special names among accounts)."""
-    store = Store(None)
-    yield Backend(store, Clock(1.0), seed=42, size={"generic": 3, "accounts": 40})
-    store.close()
+    yield from every_entity_backend()
 
 
 def sync_entities() -> list[EntityDef]:
