@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from . import invoices, writes
 from . import seed as seeding
@@ -394,17 +394,11 @@ class Backend:
         sql = (f"SELECT key, ts, {column} FROM rows WHERE {where} ORDER BY {order} "
                f"LIMIT ? OFFSET ?")
         args = [*rparams, *params, *oparams, limit + 1, offset]
-        texts: list[bytes] | None = None
-        if render is None:
-            stored = self.store.select(sql, args)
-        else:  # (key, ts, JSON bytes) as SQLite returns them
-            fetched = self.store.fetch(sql, args)
-            texts = [row[2] for row in fetched]
-            stored = fetched
+        # rendered: (key, ts, JSON bytes) as SQLite returns them
+        stored = self.store.select(sql, args) if render is None else self.store.fetch(sql, args)
         more = len(stored) > limit and (q.top is None or limit < q.top)
         stored = stored[:limit]
-        if texts is not None:
-            texts = texts[:limit]
+        texts = None if render is None else cast("list[bytes]", [row[2] for row in stored])
         expanded: list[dict[str, Any]] | None = None
         if q.expand:
             expanded = [self.load(target, s) for s in stored]

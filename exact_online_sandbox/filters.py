@@ -344,7 +344,6 @@ def compile_filter(
     return node.sql, list(node.params)
 
 
-
 FILTER_CACHE = 256
 _COMPILED: dict[tuple[int, str, str, str | None], tuple[object, str, tuple[Any, ...]]] = {}
 

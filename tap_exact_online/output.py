@@ -51,7 +51,6 @@ class SingerOutput(MsgSpecWriter):
         line.extend(b"\n")
         sys.stdout.buffer.write(line)
 
-
     def write_records(
         self, stream: str, records: list[dict[str, Any]], version: int | None,
     ) -> None:
