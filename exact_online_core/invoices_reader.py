@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from exact_online_core import odata
-from exact_online_core.invoice_log import PageSource, RowSpill, SyncLog
+from exact_online_core.invoice_log import PageSource, SyncLog
 from exact_online_core.mappings import (
     ACCOUNTING_INVOICE,
     ACCOUNTING_INVOICE_LINE_ITEM,
@@ -56,6 +56,7 @@ from exact_online_core.readers import (
     trim,
     updated_at,
 )
+from exact_online_core.spill import RowSpill
 from exact_online_reference.recorded import served
 
 INVOICES = "salesinvoice/SalesInvoices"

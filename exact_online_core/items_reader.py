@@ -5,7 +5,7 @@ Exact's sync endpoint for items has no ``StandardSalesPrice``; ``logistics/Items
 ``bulk/Logistics/Items``: looked up by ID (many ids a call) when the page holds few items,
 or, from the first page that would need more than :data:`LOOKUP_CALLS` look-ups (a first
 sync), read once for every item (1000 a page, kept in memory, or in a temporary file for a
-large catalog: :class:`~exact_online_core.invoice_log.ValueSpill`).
+large catalog: :class:`~exact_online_core.spill.ValueSpill`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from exact_online_core import odata
-from exact_online_core.invoice_log import ValueSpill
 from exact_online_core.mappings import ACCOUNTING_INVOICE_ITEM, TIMESTAMP_PROPERTY
 from exact_online_core.readers import (
     ReadContext,
@@ -24,6 +23,7 @@ from exact_online_core.readers import (
     timestamp_since,
     trim,
 )
+from exact_online_core.spill import ValueSpill
 
 PRICE = "StandardSalesPrice"
 BULK_ITEMS = "bulk/Logistics/Items"

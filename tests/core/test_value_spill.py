@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from exact_online_core.invoice_log import ValueSpill
+from exact_online_core.spill import ValueSpill
 
 VALUES: list[Any] = [12.5, 0.1 + 0.2, -3, 0, 2**63, -(2**63) - 1, None, True, False, "12.50",
                      "", {"Value": 1.5}, [1, "a"], 1e308]
