@@ -219,7 +219,12 @@ class TapExactOnline(Tap):
 
     @cached_property
     def divisions(self) -> list[int]:
-        return self.api.divisions()
+        """The divisions to read; ``"all"`` lists them (``system/Divisions``) before any
+        record: a daily budget spent there stops a sync like one spent on a first page."""
+        try:
+            return self.api.divisions()
+        except DailyLimitExceededError as error:
+            self.budget_spent_before_records(error)
 
     @cached_property
     def start_date(self) -> datetime | None:
@@ -421,11 +426,15 @@ class TapExactOnline(Tap):
         return opened.get((stream, division))
 
     def _authorized(self, streams: list[ExactStream]) -> list[ExactStream]:
-        """``--discover`` with check_permissions: probe every stream in every division."""
+        """Discovery with check_permissions (``--discover``, or a sync given no catalog):
+        probe every stream in every division."""
         refused: dict[str, list[str]] = {}
         for stream in streams:
             for division in self.divisions:
-                check = self.api.probe(stream.name, division)
+                try:
+                    check = self.api.probe(stream.name, division)
+                except DailyLimitExceededError as error:
+                    self.budget_spent_before_records(error)
                 if not check.allowed:
                     refused.setdefault(stream.name, []).append(check.message)
         messages = [message for found in refused.values() for message in found]
@@ -473,18 +482,40 @@ class TapExactOnline(Tap):
         self.logger.info("Gracefully shutting down...")
         sys.exit(0)
 
+    _discovery_only = False
+    """``--discover``: no sync, so no state to resume from and no budget stop (exit 3)."""
+
+    @override
+    def run_discovery(self) -> str:
+        self._discovery_only = True
+        return super().run_discovery()
+
+    def budget_spent_before_records(self, error: DailyLimitExceededError) -> NoReturn:
+        """A daily budget spent on a call a sync makes before any record (listing the
+        divisions, probing permissions without a catalog): the documented stop (exit 3),
+        the state handed in untouched. ``--discover`` is no sync: there the error stands
+        (one ``error:`` line, exit 1)."""
+        if self._discovery_only:
+            raise error
+        self.daily_limit_reached(None, error.division, error)
+
     def daily_limit_reached(
-        self, stream: str | None, division: int, error: DailyLimitExceededError
+        self, stream: str | None, division: int | None, error: DailyLimitExceededError
     ) -> NoReturn:
         """Stop the whole run cleanly: the state of the pages written was just emitted.
 
-        ``stream`` is None when the budget ran out while the first pages were read, before
-        any record (nothing to save then: the next run starts where this one did).
+        ``stream`` is None when the budget ran out before any record (the divisions, the
+        permission probe or the first pages): nothing to save then, the next run starts
+        where this one did.
         """
         if "prefetch" in self.__dict__:
             self.prefetch.stop()
-        where = (f"stream {stream}, division {division}" if stream is not None
-                 else f"division {division}, before the first record")
+        if stream is not None:
+            where = f"stream {stream}, division {division}"
+        elif division is not None:
+            where = f"division {division}, before the first record"
+        else:
+            where = "before the first record"
         self.logger.error(
             "Stopping: %s (%s). State is saved; run again after the reset "
             "to continue where this run stopped.",
