@@ -32,7 +32,7 @@ from exact_online_sandbox.entities import ENTITIES, Resolved, resolve
 from exact_online_sandbox.errors import ExactApiError
 from exact_online_sandbox.faults import Faults
 from exact_online_sandbox.oauth import App, OAuth
-from exact_online_sandbox.pages import collection_json, rows_json
+from exact_online_sandbox.pages import collection_json, page_json, rows_json
 from exact_online_sandbox.ratelimit import RateLimiter, minutely_headers
 from exact_online_sandbox.responses import (
     bare_array,
@@ -405,12 +405,11 @@ class SandboxApp:
             lowered = self.page_sizes["plain" if r.mode == "plain" else "bulk"]
             page = self._page(r, division, q, min(page_size, lowered or page_size), base_url,
                               wants_json)
-            next_url = self._next_url(request, base_url, page.next_params, q.top,
-                                      len(page.stored))
+            next_url = self._next_url(request, base_url, page.next_params, q.top, page.count)
             bare = bare_array(r.mode, q.top, "$skip" in request.args, page_size,
                               q.skiptoken is not None)
-            if page.texts is not None:  # the hottest path: each row's JSON made by SQLite
-                return Response(collection_json(page.texts, next_url, page.total, bare=bare),
+            if page.body is not None:  # the hottest path: the page's JSON made by SQLite
+                return Response(page_json(page.body, next_url, page.total, bare=bare),
                                 content_type=JSON_TYPE)
             if wants_json and page.expanded is None:  # the hot path: JSON text from the store
                 entity, mode = render_target(r)

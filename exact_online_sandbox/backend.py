@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from . import invoices, writes
 from . import seed as seeding
@@ -53,13 +53,19 @@ class Page:
     entity: EntityDef | None = None
     expanded: list[dict[str, Any]] | None = None
     """The rows with their ``$expand``ed collections, when the query expands."""
-    texts: list[bytes] | None = None
-    """Each row's JSON text (UTF-8) when SQLite rendered them (``sqlrows``); ``stored`` then
-    holds that text in place of each row's data."""
+    body: bytes | None = None
+    """The rows' JSON texts joined by commas (UTF-8) when SQLite rendered them (``sqlrows``);
+    ``stored`` is then empty and ``served`` counts the rows."""
+    served: int = 0
+    """Rows on the page: those of ``body`` when rendered, else ``len(stored)``."""
 
     @property
     def rendered(self) -> bool:
-        return self.texts is not None
+        return self.body is not None
+
+    @property
+    def count(self) -> int:
+        return self.served if self.rendered else len(self.stored)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -352,8 +358,9 @@ class Backend:
     def page(self, r: Resolved, division: int, q: Query, page_size: int,
              render: tuple[str, list[Any]] | None = None) -> Page:
         """One page of a collection. ``render``: an SQL expression (and its parameters) that
-        gives each row's JSON text, selected instead of the row's data when the page needs
-        no row loaded (no ``$expand``, no ``$orderby``: the token is the last key)."""
+        gives each row's JSON text, used instead of the row's data when the page needs no
+        row loaded (no ``$expand``, no ``$orderby``, keyed by Timestamp: the token is the
+        last ``ts``); the page is then :meth:`_rendered_page`."""
         target, mode, parent = self._target(r, division)
         if target is None:  # a deferred-only navigation: nothing stored behind it
             return Page([], None, 0 if q.inlinecount else None)
@@ -375,9 +382,8 @@ class Backend:
                              cols) if orderby else []
         order, oparams = order_sql(sort)
         order = f"{order}, {keycol}" if order else keycol
-        if sort or q.expand:
+        if sort or q.expand or keycol != "ts":
             render = None
-        column, rparams = render if render is not None else ("data", [])
         offset = q.skip
         if q.skiptoken:
             parts = split_token(q.skiptoken)
@@ -391,14 +397,13 @@ class Backend:
             where += f" AND {clause}"
             params += cparams
             offset = 0
-        sql = (f"SELECT key, ts, {column} FROM rows WHERE {where} ORDER BY {order} "
-               f"LIMIT ? OFFSET ?")
-        args = [*rparams, *params, *oparams, limit + 1, offset]
-        # rendered: (key, ts, JSON bytes) as SQLite returns them
-        stored = self.store.select(sql, args) if render is None else self.store.fetch(sql, args)
+        if render is not None:
+            return self._rendered_page(target, mode, division, parent, q, where, params,
+                                       render, limit, offset, total)
+        sql = f"SELECT key, ts, data FROM rows WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?"
+        stored = self.store.select(sql, [*params, *oparams, limit + 1, offset])
         more = len(stored) > limit and (q.top is None or limit < q.top)
         stored = stored[:limit]
-        texts = None if render is None else cast("list[bytes]", [row[2] for row in stored])
         expanded: list[dict[str, Any]] | None = None
         if q.expand:
             expanded = [self.load(target, s) for s in stored]
@@ -410,7 +415,30 @@ class Backend:
             last_key = stored[-1][1] if keycol == "ts" else stored[-1][0]
             token.append(literal(key_type, last_key))
             next_params = {"$skiptoken": ",".join(token)}
-        return Page(stored, next_params, total, target, expanded, texts)
+        return Page(stored, next_params, total, target, expanded)
+
+    def _rendered_page(self, target: EntityDef, mode: Mode, division: int,
+                       parent: tuple[str, str] | None, q: Query, where: str,
+                       params: list[Any], render: tuple[str, list[Any]], limit: int,
+                       offset: int, total: int | None) -> Page:
+        """A page in Timestamp order whose rows SQLite renders and joins into one text: one
+        statement for the rows, the count and the last Timestamp (no row tuple made in
+        Python), and, for a full page, an index probe for a row after it (the next page)."""
+        column, rparams = render
+        # the rows come to the aggregate in the subquery's order (ORDER BY … LIMIT: SQLite
+        # runs it as a co-routine; tests/sandbox/test_sqlrows.py holds the bytes equal)
+        served, last, body = self.store.fetch(
+            f"SELECT count(*), max(ts), CAST(group_concat(t, ',') AS BLOB) FROM (SELECT ts, "
+            f"{column} AS t FROM rows WHERE {where} ORDER BY ts LIMIT ? OFFSET ?)",
+            [*rparams, *params, limit, offset])[0]
+        next_params: dict[str, str] | None = None
+        if served == limit and (q.top is None or limit < q.top):
+            # the filter's own terms on ts unindexed: the probe seeks the index after `last`
+            probe, pparams = self._where(target, mode, division, parent, q.filter, "ts")
+            if self.store.fetch(f"SELECT 1 FROM rows WHERE {probe} AND ts > ? LIMIT 1",
+                                [*pparams, last]):
+                next_params = {"$skiptoken": literal("int64", last)}
+        return Page([], next_params, total, target, body=body or b"", served=served)
 
     def _expand(self, entity: EntityDef, division: int, rows: list[dict[str, Any]],
                 expand: tuple[str, ...]) -> None:

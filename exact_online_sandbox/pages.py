@@ -183,9 +183,15 @@ def rows_json(entity: EntityDef, mode: Mode, stored: Sequence[StoredRow], *, bas
 def collection_json(rows: Sequence[bytes], next_url: str | None, total: int | None = None, *,
                     bare: bool = False) -> bytes:
     """``collection_body`` as JSON around rows already rendered by :func:`rows_json`."""
+    return page_json(b",".join(rows), next_url, total, bare=bare)
+
+
+def page_json(body: bytes, next_url: str | None, total: int | None = None, *,
+              bare: bool = False) -> bytes:
+    """``collection_body`` as JSON around rows already rendered and joined by commas."""
     if bare and next_url is None and total is None:
-        return b'{"d":[' + b",".join(rows) + b"]}"
+        return b'{"d":[' + body + b"]}"
     count = '"__count":' + encode_basestring(str(total)) + "," if total is not None else ""
     more = ',"__next":' + encode_basestring(next_url) if next_url is not None else ""
-    return b"".join((('{"d":{' + count + '"results":[').encode(), b",".join(rows),
+    return b"".join((('{"d":{' + count + '"results":[').encode(), body,
                      ("]" + more + "}}").encode()))

@@ -36,8 +36,10 @@ SQL_CACHE = 512
 
 @dataclass(frozen=True)
 class RowSql:
-    """An SQL expression over ``rows`` (``ts``, ``data``) giving a row's JSON text as UTF-8
-    bytes; each of its ``uses`` parameters is the row URI's opening (:func:`uri_opening`)."""
+    """An SQL expression over ``rows`` (``ts``, ``key``, ``data``) giving a row's JSON text;
+    each of its ``uses`` parameters is the row URI's opening (:func:`uri_opening`). The page
+    query joins a page's texts in SQLite (:meth:`backend.Backend.page`) and takes them as one
+    BLOB: the UTF-8 bytes the answer is made of."""
 
     sql: str
     uses: int
@@ -134,9 +136,7 @@ def _compile(entity: EntityDef, mode: Mode, select: Sequence[str] | None) -> Row
     text.append("}")
     if len(args) >= MAX_ARGUMENTS:
         return None
-    # as a BLOB: the UTF-8 bytes the answer is made of, not decoded into a str and back
-    return RowSql(f"CAST(printf({_literal(''.join(text))}, {', '.join(args)}) AS BLOB)",
-                  args.count("?"))
+    return RowSql(f"printf({_literal(''.join(text))}, {', '.join(args)})", args.count("?"))
 
 
 def uri_opening(collection_uri: str) -> str:

@@ -125,6 +125,9 @@ def test_sandbox_figures_are_sandbox_results() -> None:
                           f"{thousands(run['select_rows_per_cpu_s'])}")
         assert row[5] == f"{round(run['peak_rss_mb'])} MB"
         assert row[6] == f"{round(run['rss_after_mb'])} MB"
+        if run.get("select_served_rows_per_s"):  # a run with the served figure shows it
+            assert row[7] == (f"{thousands(run['served_rows_per_s'])} / "
+                              f"{thousands(run['select_served_rows_per_s'])}")
 
 
 def test_invoice_table_is_the_invoices_file() -> None:
