@@ -1,9 +1,8 @@
 """Exact's error block: more than 10 refused calls an hour on one endpoint blocks the app there.
 
-Exact Online (since July 2021): "No more than 10 errors per API key, per user, per company, per
-endpoint, and per hour. When you exceed this limit, your API key will be temporarily blocked
-from making further requests. The block will automatically be lifted after one hour [...].
-Response code 400, 401, 403, and 404 are counted as errors."
+Exact Online's limits since July 2021 allow at most 10 errors (responses 400, 401, 403 and 404)
+per API key, user, company, endpoint and hour; going over blocks the key for an hour, longer
+when it happens again (Exact's announcement as Invantive's forum and vendors relay it).
 
 How the sandbox reads it:
 
@@ -25,8 +24,10 @@ How the sandbox reads it:
   of a fixed-hour Exact too, and it is how the target's guard counts.
 - **The block**: the refusal that exceeds the limit (the 11th within the hour) is answered
   with the block instead, and from then on every call of that app in that division to that
-  endpoint is, for 3600 s of sandbox time. Blocked calls are not counted again and do not
-  use the call budget. Other endpoints and divisions go on as normal. Exact's longer blocks
+  endpoint is, for 3600 s of sandbox time. The block answers right after the token is
+  checked: calls it answers are not counted again and do not use the call budget (a call
+  with an expired token still gets its 401, which counts). Other endpoints and divisions go
+  on as normal. Exact's longer blocks
   on repeat are not emulated (their lengths are not published).
 - **The answer** (uncertain): ``429 Too Many Requests`` with Exact's OData error body
   ``{"error":{"code":"","message":{"lang":"","value":"…"}}}`` naming the endpoint and the time
@@ -105,6 +106,10 @@ class ErrorBlock:
         self._store = store
         self._clock = clock
         store.ensure_schema(_SCHEMA)
+        with store.reading() as conn:
+            row = conn.execute("SELECT MAX(until) FROM sb_error_blocks").fetchone()
+        self._last_until = float(row[0]) if row and row[0] is not None else 0.0
+        """When the last block lifts: calls after it skip the lookup (the hot path)."""
 
     def limit(self) -> int:
         with self._store.reading() as conn:
@@ -125,9 +130,12 @@ class ErrorBlock:
             conn.execute("DELETE FROM sb_error_events")
             conn.execute("DELETE FROM sb_error_blocks")
             conn.execute("DELETE FROM sb_error_limit")
+        self._last_until = 0.0
 
     def blocked(self, client_id: str, target: Target) -> ExactApiError | None:
         """The block answer when the app is blocked on this endpoint now, else None."""
+        if self._last_until <= self._clock.now():
+            return None
         with self._store.reading() as conn:
             row = conn.execute(
                 "SELECT until FROM sb_error_blocks WHERE client_id = ? AND division = ? "
@@ -157,6 +165,7 @@ class ErrorBlock:
             until = now + BLOCK_SECONDS
             conn.execute("INSERT OR REPLACE INTO sb_error_blocks VALUES (?, ?, ?, ?)",
                          (*key, until))
+            self._last_until = max(self._last_until, until)
             conn.execute("DELETE FROM sb_error_events WHERE client_id = ? AND division = ? "
                          "AND endpoint = ?", key)
         return block_error(target, until)
