@@ -2,10 +2,12 @@
 
 Pipeline for ``/api/v1/...``: count the call → faults → bearer token (401: empty body,
 ``WWW-Authenticate: Bearer``; Exact's 401 body was never captured, so the sandbox sends none)
+→ error block (``errorblock.py``: 429 while the app is blocked on the endpoint)
 → division reachable (403 ``Forbidden - WrongDivision``) → rate limit (429, empty body) →
 resolve (404) → method (405) → scope (403 ``Forbidden - Application Scope Violated``) →
-backend → response with the six ``X-RateLimit-*`` headers. JSON only with
-``Accept: application/json``; otherwise a minimal Atom/XML rendering, as Exact does.
+backend → response with the six ``X-RateLimit-*`` headers; a 400/401/403/404 answered
+is counted towards the error block (the one over the limit is answered with the block).
+JSON only with ``Accept: application/json``; otherwise a minimal Atom/XML rendering, as Exact does.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, urlencode
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -25,10 +27,12 @@ from werkzeug.wrappers import Request, Response
 
 from exact_online_reference.recorded import served
 from exact_online_sandbox import faults as faultlib
+from exact_online_sandbox.atom import atom, xml_error
 from exact_online_sandbox.backend import Backend, Page, Query
 from exact_online_sandbox.clock import Clock
 from exact_online_sandbox.control import CallLog, Control, call_key
 from exact_online_sandbox.entities import ENTITIES, Resolved, resolve
+from exact_online_sandbox.errorblock import COUNTED, ErrorBlock, Target, target_of
 from exact_online_sandbox.errors import ExactApiError
 from exact_online_sandbox.faults import Faults
 from exact_online_sandbox.oauth import App, OAuth
@@ -77,49 +81,6 @@ def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | No
     return Response(body, status=status, headers=headers or {}, content_type=JSON_TYPE)
 
 
-def _xml_props(row: dict[str, Any]) -> str:
-    parts = []
-    for name, value in row.items():
-        if name == "__metadata" or isinstance(value, dict):
-            continue
-        if value is None:
-            parts.append(f'<d:{name} m:null="true"/>')
-        else:
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            parts.append(f"<d:{name}>{escape(text)}</d:{name}>")
-    return "".join(parts)
-
-
-def atom(payload: dict[str, Any]) -> bytes:
-    """A minimal Atom rendering of an OData JSON payload (Exact's answer without JSON Accept)."""
-    ns = ('xmlns="http://www.w3.org/2005/Atom" '
-          'xmlns:d="http://schemas.microsoft.com/ado/2007/08/dataservices" '
-          'xmlns:m="http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"')
-    d: Any = payload.get("d", {})
-
-    def entry(row: dict[str, Any], root: bool) -> str:
-        meta = row.get("__metadata", {})
-        return (f"<entry{' ' + ns if root else ''}><id>{escape(str(meta.get('uri', '')))}</id>"
-                f"<category term={quoteattr(str(meta.get('type', '')))}/>"
-                f'<content type="application/xml"><m:properties>{_xml_props(row)}'
-                "</m:properties></content></entry>")
-
-    head = '<?xml version="1.0" encoding="utf-8"?>'
-    if isinstance(d, list):
-        d = {"results": d}
-    if isinstance(d, dict) and "results" in d:
-        entries = "".join(entry(r, False) for r in d["results"])
-        nxt = f'<link rel="next" href={quoteattr(d["__next"])}/>' if d.get("__next") else ""
-        return f"{head}<feed {ns}>{entries}{nxt}</feed>".encode()
-    return f"{head}{entry(d, True)}".encode()
-
-
-def _xml_error(message: str) -> bytes:
-    return (f'<?xml version="1.0" encoding="utf-8"?><error xmlns="http://schemas.microsoft.com/'
-            f'ado/2007/08/dataservices/metadata"><code></code><message xml:lang="en-US">'
-            f"{escape(message)}</message></error>").encode()
-
-
 class SandboxApp:
     """All sandbox state behind one WSGI callable."""
 
@@ -133,6 +94,7 @@ class SandboxApp:
         self.backend = Backend(self.store, self.clock, seed=seed, size=size,
                                divisions=divisions)
         self.limiter = RateLimiter(self.store, self.clock)
+        self.errorblock = ErrorBlock(self.store, self.clock)
         self.oauth = OAuth(self.store, self.clock, self.limiter)
         self.faults = Faults(self.store)
         self.webhooks = Webhooks(self.store, self.clock, self.oauth, self.backend.user)
@@ -156,6 +118,7 @@ class SandboxApp:
         self.backend.reset(seed=seed, size=size, divisions=divisions)
         self.oauth.reset(extra_scopes={e.scope for e in ENTITIES.values()})
         self.limiter.reset()
+        self.errorblock.reset()
         self.faults.clear()
         self.webhooks.reset()
         self.calls.clear()
@@ -270,17 +233,33 @@ class SandboxApp:
     # ---- REST -------------------------------------------------------------------------------
 
     def _rest(self, request: Request, rest: str) -> Response:
+        """Exact's answer, or its error block (``errorblock.py``) when the app earned one."""
         wants_json = "application/json" in request.headers.get("Accept", "")
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        target = target_of(rest)
+        caller: list[str] = []  # the app's client id once the token is known
+        response = self._answer(request, rest, token, wants_json, target, caller)
+        if target is None or response.status_code not in COUNTED:
+            return response
+        client_id = caller[0] if caller else self.oauth.token_owner(token)
+        block = self.errorblock.refused(client_id, target, response.status_code) \
+            if client_id is not None else None
+        return response if block is None else self._error(block, wants_json)
+
+    def _answer(self, request: Request, rest: str, token: str, wants_json: bool,
+                target: Target | None, caller: list[str]) -> Response:
         base_url = f"{request.scheme}://{request.host}"  # host_url without its IRI decoding
         self.webhooks.base_url = base_url
         extra: dict[str, str] = {}
         try:
-            auth = request.headers.get("Authorization", "")
-            token = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
             grant = self.oauth.authenticate(token)
             app = self.oauth.app(grant.client_id) if grant is not None else None
             if grant is None or app is None:
                 return Response(b"", status=401, headers={"WWW-Authenticate": "Bearer"})
+            caller.append(app.client_id)
+            if target is not None and (block := self.errorblock.blocked(app.client_id, target)):
+                return self._error(block, wants_json)  # a 429: never counted itself
             head, _, service = rest.partition("/")
             if head.lower() == "current" and service.lower() == "me":
                 return self._me(request, base_url, wants_json)
@@ -328,7 +307,7 @@ class SandboxApp:
         if wants_json:
             return Response(exc.body_bytes(), status=exc.status, headers=exc.response_headers())
         headers = {k: v for k, v in exc.response_headers().items() if k != "Content-Type"}
-        return Response(_xml_error(exc.message), status=exc.status, headers=headers,
+        return Response(xml_error(exc.message), status=exc.status, headers=headers,
                         content_type="application/xml; charset=utf-8")
 
     @staticmethod

@@ -199,6 +199,8 @@ class Control:
             values = {k: _int(body[k], k) for k in ("minutely", "daily", "token_daily")
                       if k in body}
             limits = limiter.set_limits(**values)
+            if "errors_hourly" in body:  # refused calls an hour before the block; 0: off
+                self.sb.errorblock.set_limit(_int(body["errors_hourly"], "errors_hourly"))
             for key, mode in (("page_size", "bulk"), ("plain_page_size", "plain")):
                 if key in body:  # rows a page, at most Exact's; null: Exact's again
                     size = None if body[key] is None else _int(body[key], key)
@@ -209,6 +211,8 @@ class Control:
             limits = limiter.limits()
         return _json({"minutely": limits.minutely, "daily": limits.daily,
                       "token_daily": limits.token_daily,
+                      "errors_hourly": self.sb.errorblock.limit(),
+                      "error_blocks": self.sb.errorblock.state(),
                       "page_size": self.sb.page_sizes["bulk"],
                       "plain_page_size": self.sb.page_sizes["plain"]})
 

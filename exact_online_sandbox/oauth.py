@@ -376,6 +376,15 @@ class OAuth:
                 self._expire_before(conn, int(row[1]), int(row[3]))
         return TokenGrant(row[0], int(row[1]), float(row[2]))
 
+    def token_owner(self, access_token: str) -> str | None:
+        """The client id an access token was issued to, expired or not (None: unknown)."""
+        if not access_token:
+            return None
+        with self._store.reading() as conn:
+            row = conn.execute("SELECT client_id FROM sb_bearer_tokens WHERE token_hash = ?",
+                               (_digest(access_token),)).fetchone()
+        return None if row is None else str(row[0])
+
     def refresh_token_state(self, refresh_token: str) -> str:
         """``unused`` (never used, not expired by a newer one), ``used`` (used, still in its
         10 minutes and not superseded), ``old`` (refused: "Old refresh token used") or

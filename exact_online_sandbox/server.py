@@ -240,8 +240,9 @@ class Sandbox:
     def clear_faults(self) -> None:
         self.control.delete("/faults")
 
-    def set_limits(self, **limits: int) -> dict[str, int]:
-        result: dict[str, int] = self.control.post("/limits", json=limits)
+    def set_limits(self, **limits: int | None) -> dict[str, Any]:
+        """Change call budgets, page sizes or ``errors_hourly`` (the error block; 0: off)."""
+        result: dict[str, Any] = self.control.post("/limits", json=limits)
         return result
 
     def calls(self) -> dict[str, Any]:

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 from exact_online_core.errors import (
     AuthError,
     ConfigError,
-    DailyLimitExceededError,
     ExactError,
     MalformedResponseError,
     NotFoundError,
+    RateLimitError,
     ReadBackError,
     ServerError,
     TransportError,
@@ -46,8 +46,10 @@ from target_exact_online.validation import Plan
 if TYPE_CHECKING:
     from exact_online_core.api import ExactOnline
 
-FATAL_ERRORS = (AuthError, ConfigError, DailyLimitExceededError)
-"""Errors after which no later record can succeed: the run stops (without STATE)."""
+FATAL_ERRORS = (AuthError, ConfigError, RateLimitError)
+"""Errors after which no later record can succeed: the run stops (without STATE). A 429 that
+outlasted the waits is the daily budget, or Exact's block after too many refused calls
+(which answers every call to the endpoint for an hour or more): more calls only prolong it."""
 TOKEN_ENDPOINT = "oauth2/token"
 
 
@@ -60,7 +62,8 @@ class FatalWriteError(TargetStopped):
 
 
 def is_fatal(exc: ExactError) -> bool:
-    """No later record can succeed: login, config, daily budget, or the token endpoint."""
+    """No later record can succeed: login, config, a 429 that outlasted the waits (daily
+    budget, Exact's error block), or the token endpoint."""
     return isinstance(exc, FATAL_ERRORS) or (exc.endpoint or "").endswith(TOKEN_ENDPOINT)
 
 

@@ -70,7 +70,9 @@ VALID_OUTCOMES = {"created", "updated", "deleted", "unchanged", "not_found", "fa
 @pytest.fixture(scope="module")
 def shared_sandbox() -> Iterator[Sandbox]:
     with Sandbox(seed=42) as sb:
-        sb.set_limits(minutely=10**6, daily=10**7, token_daily=10**5)
+        # hostile records draw many refusals per endpoint: this test is not about Exact's
+        # error block (tests/sandbox/test_errorblock.py has that)
+        sb.set_limits(minutely=10**6, daily=10**7, token_daily=10**5, errors_hourly=10**6)
         yield sb
 
 

@@ -84,8 +84,8 @@ def test_reset_with_size_seeds_that_many_rows(sandbox: Sandbox) -> None:
 
 def test_limits_change_and_read_back(sandbox: Sandbox) -> None:
     assert sandbox.set_limits(minutely=10, daily=100) == {
-        "minutely": 10, "daily": 100, "token_daily": 200, "page_size": None,
-        "plain_page_size": None}
+        "minutely": 10, "daily": 100, "token_daily": 200, "errors_hourly": 10,
+        "error_blocks": [], "page_size": None, "plain_page_size": None}
     assert sandbox.control.get("/limits")["daily"] == 100
 
 

@@ -11,6 +11,7 @@ import pytest
 from exact_online_core.errors import (
     DailyLimitExceededError,
     NotFoundError,
+    RateLimitError,
     ServerError,
     TransportError,
     ValidationError,
@@ -166,6 +167,16 @@ def test_daily_limit_stops_the_run(api: FakeApi, ledger: Ledger) -> None:
     with pytest.raises(FatalWriteError) as caught:
         writer(api, ledger).write(plan({"name": "A"}))
     assert caught.value.result.outcome == "failed"
+
+
+def test_a_429_that_outlasted_the_waits_stops_the_run(api: FakeApi, ledger: Ledger) -> None:
+    api.fail_create = RateLimitError("failed with 429", method="POST", endpoint="crm/Accounts",
+                                     division=100001, status=429,
+                                     exact_message="Too many errors: blocked")
+    api.store_create = False
+    with pytest.raises(FatalWriteError) as caught:
+        writer(api, ledger).write(plan({"name": "A"}))
+    assert "Too many errors" in (caught.value.result.error or "")
 
 
 def test_silently_dropped_values_are_warnings(api: FakeApi, ledger: Ledger) -> None:
