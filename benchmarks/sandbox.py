@@ -24,6 +24,13 @@ division, 100001, unless ``--divisions`` says more), and:
   rows per CPU second of the sandbox process (its ``utime + stime``: the sandbox's own
   cost, whatever else runs on the machine); every row is counted and checked to be there
   once;
+- concurrency: two readers at once, each in its own client process (two threads of one
+  client would share its GIL, and its JSON parsing would hold the sandbox back), each paging
+  ``sync/CRM/Accounts`` with the connector's ``$select`` (division 100001 and, with
+  ``--divisions 2`` or more, 100002; else both 100001), as two division workers or
+  partitions of a sync do: aggregate rows / wall seconds of the concurrent phase (from the
+  first reader's start to the last one's end, the clients' work included), and **served**:
+  each reader's rows / its seconds inside the requests, summed over the two;
 - memory: the sandbox process's peak RSS (``VmHWM``: seeding included), and its RSS after
   serving.
 
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -97,6 +105,9 @@ class SizeResult:
     rss_after_mb: float
     served_rows_per_s: float = 0.0     # rows / wall seconds inside the requests (no client
     select_served_rows_per_s: float = 0.0  # parsing), every property and the $select
+    concurrent_rows_per_s: float = 0.0     # two readers at once: aggregate rows / wall s
+    concurrent_served_rows_per_s: float = 0.0  # each reader's rows / its request s, summed
+    concurrent_rows_per_cpu_s: float = 0.0     # aggregate rows / the sandbox's CPU s
 
 
 @dataclass
@@ -148,6 +159,52 @@ def page_through(session: requests.Session, url: str) -> tuple[int, int, float, 
     return rows, pages, seconds, in_requests
 
 
+CONCURRENT_ENDPOINT = "sync/CRM/Accounts"
+
+
+def concurrent_reader(url: str, token: str, start: Any, results: Any) -> None:
+    """One reader of the concurrent phase (in its own process): waits for ``start``, pages
+    ``url``, puts (rows, start, end, seconds inside the requests) on ``results``."""
+    session = requests.Session()
+    session.headers.update({"Accept": "application/json", "Authorization": f"Bearer {token}"})
+    session.get(url.split("?")[0] + "?$top=1", timeout=60).raise_for_status()  # connected
+    start.wait()
+    began = time.perf_counter()
+    count, _, _, in_requests = page_through(session, url)
+    results.put((count, began, time.perf_counter(), in_requests))
+    session.close()
+
+
+def measure_concurrent(sandbox: Sandbox, pid: int, divisions: int) -> tuple[int, int, int]:
+    """Two readers at once (see the module's docstring): rows/s of the phase's wall time,
+    served rows/s summed over the readers, and rows per CPU second of the sandbox."""
+    ctx = multiprocessing.get_context("spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    second = 100002 if divisions >= 2 else DIVISION
+    urls = [f"{sandbox.api_url}/{division}/{CONCURRENT_ENDPOINT}?$filter=Timestamp gt 0L"
+            f"&$select={SELECTS[CONCURRENT_ENDPOINT]}" for division in (DIVISION, second)]
+    token = sandbox.access_token()
+    readers = [ctx.Process(target=concurrent_reader, args=(url, token, start, results))
+               for url in urls]
+    for reader in readers:
+        reader.start()
+    time.sleep(3)  # both started and connected (their imports done) before the phase
+    cpu = cpu_seconds(pid)
+    start.set()
+    finished = [results.get(timeout=3600) for _ in readers]
+    cpu = cpu_seconds(pid) - cpu
+    for reader in readers:
+        reader.join(timeout=60)
+        assert reader.exitcode == 0, f"a concurrent reader failed ({reader.exitcode})"
+    expected = sum(sandbox.row_count(ENDPOINTS[CONCURRENT_ENDPOINT], division)
+                   for division in (DIVISION, second))
+    total = sum(f[0] for f in finished)
+    assert total == expected, f"concurrent: {total} rows served, {expected} stored"
+    wall = max(f[2] for f in finished) - min(f[1] for f in finished)
+    served = sum(f[0] / f[3] for f in finished)
+    return round(total / wall), round(served), round(total / max(cpu, 0.01))
+
+
 def measure_size(rows: int, work: Path, divisions: int) -> SizeResult:
     data = work / f"sandbox-{rows}"
     load = os.getloadavg()[0]
@@ -184,6 +241,7 @@ def measure_size(rows: int, work: Path, divisions: int) -> SizeResult:
                     round(count / max(cpu, 0.01)), round(in_requests, 3),
                     round(count / in_requests))
         session.close()
+        concurrent = measure_concurrent(sandbox, pid, divisions)
         peak, after = status_mb(pid, "VmHWM"), status_mb(pid, "VmRSS")
     finally:
         sandbox.stop()
@@ -203,7 +261,10 @@ def measure_size(rows: int, work: Path, divisions: int) -> SizeResult:
                       select_rows_per_cpu_s=rate(True, "cpu_seconds"),
                       peak_rss_mb=round(peak, 1), rss_after_mb=round(after, 1),
                       served_rows_per_s=rate(False, "request_seconds"),
-                      select_served_rows_per_s=rate(True, "request_seconds"))
+                      select_served_rows_per_s=rate(True, "request_seconds"),
+                      concurrent_rows_per_s=concurrent[0],
+                      concurrent_served_rows_per_s=concurrent[1],
+                      concurrent_rows_per_cpu_s=concurrent[2])
 
 
 def table(report: Report) -> str:
@@ -228,6 +289,10 @@ def table(report: Report) -> str:
         out.append(f"{r.rows:,} rows: " + "; ".join(
             f"{name} {s.rows_per_s:,} r/s, served {s.served_rows_per_s:,} r/s "
             f"({s.rows_per_cpu_s:,}/CPU s)" for name, s in r.served.items()))
+    for r in report.sizes:
+        out.append(f"{r.rows:,} rows, two readers at once ({CONCURRENT_ENDPOINT} $select): "
+                   f"{r.concurrent_rows_per_s:,} r/s, served {r.concurrent_served_rows_per_s:,}"
+                   f" r/s ({r.concurrent_rows_per_cpu_s:,}/CPU s)")
     if len(report.sizes) > 1:
         growth = report.sizes[-1].peak_rss_mb - report.sizes[0].peak_rss_mb
         out.append(f"\npeak RSS from {report.sizes[0].rows:,} to {report.sizes[-1].rows:,} "
@@ -255,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"(served {result.served_rows_per_s:,}, {result.rows_per_cpu_s:,}/CPU s), "
                   f"{result.select_rows_per_s:,} rows/s $select (served "
                   f"{result.select_served_rows_per_s:,}, {result.select_rows_per_cpu_s:,}/CPU "
-                  f"s), peak RSS {result.peak_rss_mb:.0f} MB", flush=True)
+                  f"s), two readers at once {result.concurrent_rows_per_s:,} rows/s (served "
+                  f"{result.concurrent_served_rows_per_s:,}), peak RSS "
+                  f"{result.peak_rss_mb:.0f} MB", flush=True)
             Path(args.output).write_text(json.dumps(asdict(report), indent=2) + "\n")
     finally:
         shutil.rmtree(work, ignore_errors=True)

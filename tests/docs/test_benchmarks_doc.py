@@ -128,6 +128,9 @@ def test_sandbox_figures_are_sandbox_results() -> None:
         if run.get("select_served_rows_per_s"):  # a run with the served figure shows it
             assert row[7] == (f"{thousands(run['served_rows_per_s'])} / "
                               f"{thousands(run['select_served_rows_per_s'])}")
+        if run.get("concurrent_rows_per_s"):  # and one with two readers at once, those
+            assert row[8] == (f"{thousands(run['concurrent_rows_per_s'])} / "
+                              f"{thousands(run['concurrent_served_rows_per_s'])}")
 
 
 def test_invoice_table_is_the_invoices_file() -> None:
