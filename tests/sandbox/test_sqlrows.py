@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 import requests
-from rendering import BASE, DIVISION, dumps, every_entity_backend
+from rendering import BASE, DIVISION, dumps, every_entity_backend, sql_and_row_pages
 
 from exact_online_sandbox.backend import Backend, Query
 from exact_online_sandbox.clock import Clock
-from exact_online_sandbox.entities import ENTITIES, EntityDef, resolve
+from exact_online_sandbox.entities import ENTITIES, EntityDef
 from exact_online_sandbox.pages import rows_json
-from exact_online_sandbox.responses import collection_body, collection_uri, render_row
+from exact_online_sandbox.responses import collection_body, render_row
 from exact_online_sandbox.server import Sandbox
-from exact_online_sandbox.sqlrows import MAX_PROPERTIES, row_sql, uri_opening
+from exact_online_sandbox.sqlrows import MAX_PROPERTIES, row_sql
 from exact_online_sandbox.store import Store
 
 
@@ -48,15 +48,8 @@ def both_ways(backend: Backend, entity: EntityDef, select: tuple[str, ...] | Non
               ) -> tuple[bytes, bytes, bytes]:
     """A sync page's rows (joined by commas) rendered by SQLite, by ``rows_json``, and by
     ``render_row``."""
-    r = resolve(entity.path_for("sync"))
-    assert r is not None
-    q = Query(select=select, top=1000)
-    sql = row_sql(entity, "sync", select)
-    assert sql is not None, (entity.name, select)
-    opening = uri_opening(collection_uri(entity, "sync", BASE, DIVISION))
-    fast = backend.page(r, DIVISION, q, 1000, render=(sql.sql, sql.params(opening)))
-    slow = backend.page(r, DIVISION, q, 1000)
-    assert fast.body is not None and slow.body is None
+    fast, slow = sql_and_row_pages(backend, entity, Query(select=select, top=1000), 1000)
+    assert fast.body is not None
     assert fast.count == slow.count
     python = rows_json(entity, "sync", slow.stored, base_url=BASE, division=DIVISION,
                        select=select)

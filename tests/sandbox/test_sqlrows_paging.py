@@ -14,15 +14,13 @@ from collections.abc import Iterator
 
 import pytest
 import requests
-from rendering import BASE, DIVISION
+from rendering import BASE, DIVISION, sql_and_row_pages
 
 from exact_online_sandbox.backend import Backend, Page, Query
 from exact_online_sandbox.clock import Clock
 from exact_online_sandbox.entities import ENTITIES, resolve
 from exact_online_sandbox.pages import rows_json
-from exact_online_sandbox.responses import collection_uri
 from exact_online_sandbox.server import Sandbox
-from exact_online_sandbox.sqlrows import row_sql, uri_opening
 from exact_online_sandbox.store import Store
 
 SELECT = ("ID", "Timestamp", "FirstName", "LastName", "Account")
@@ -46,14 +44,7 @@ def backend() -> Iterator[Backend]:
 
 def both(backend: Backend, q: Query, page_size: int) -> tuple[Page, Page]:
     """The same page of sync/CRM/Contacts rendered by SQLite and by the row path."""
-    r = resolve("sync/CRM/Contacts")
-    assert r is not None
-    sql = row_sql(r.entity, "sync", q.select)
-    assert sql is not None
-    opening = uri_opening(collection_uri(r.entity, "sync", BASE, DIVISION))
-    fast = backend.page(r, DIVISION, q, page_size, render=(sql.sql, sql.params(opening)))
-    slow = backend.page(r, DIVISION, q, page_size)
-    return fast, slow
+    return sql_and_row_pages(backend, ENTITIES["Contacts"], q, page_size)
 
 
 def assert_same(fast: Page, slow: Page, select: tuple[str, ...]) -> None:
